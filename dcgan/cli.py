@@ -1,0 +1,133 @@
+"""The `dcgan` command line: train and sample, flags generated from the config dataclasses."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .config import DATASETS, DEVICES, Config, ConfigError, flat_fields
+
+HELP = {
+    "nz": "length of the latent vector z",
+    "ngf": "generator width (channels of its last hidden layer)",
+    "ndf": "discriminator width (channels of its first layer)",
+    "dataset": f"one of {', '.join(DATASETS)}",
+    "data_root": "where datasets and their preprocessed caches live",
+    "image_size": "side of the square images: 32, 64 or 128 (28x28 data is resized)",
+    "channels": "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour",
+    "split": "train, test or all",
+    "folder": "the image folder for --dataset folder (flat, or one subfolder per class)",
+    "download": "try torchvision's download when no local copy is found",
+    "batch_size": "images per batch",
+    "epochs": "passes over the data (ignored when --max-steps is set)",
+    "max_steps": "stop after this many iterations (0: use --epochs)",
+    "lr": "Adam learning rate for G and D",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "seed": "random seed (weights, noise, data order)",
+    "device": f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu",
+    "deterministic": "torch.use_deterministic_algorithms(True): slower, bit-reproducible",
+    "channels_last": "NHWC memory format for the convolutions",
+    "snapshot_every": "write a sample grid of the fixed noise every N iterations",
+    "checkpoint_every": "write a checkpoint every N iterations",
+    "keep_last": "numbered checkpoints to keep besides last.pt (0 keeps all)",
+    "log_every": "read losses back from the device every N iterations",
+    "out": "run folder (default outputs/<date-time>-<dataset>)",
+    "progress": "show progress bars",
+}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = Config().to_dict()
+    flat_defaults = {k: v for section in defaults.values() for k, v in section.items()}
+    for name, f in flat_fields().items():
+        flag = "--" + name.replace("_", "-")
+        default = flat_defaults[name]
+        help_text = f"{HELP.get(name, '')} (default: {default!r})"
+        # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=argparse.SUPPRESS,
+                                metavar=name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcgan", description="Train and sample DCGANs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_train = sub.add_parser("train", help="train a DCGAN", description="Train a DCGAN; outputs go "
+                             "to the run folder (config.json, history.csv, samples/, loss.png, "
+                             "progress.html, real_vs_fake.png, checkpoints/last.pt).")
+    _add_config_flags(p_train)
+    p_train.set_defaults(run=_train)
+    p_train.add_argument("--resume", metavar="RUN_OR_CKPT", default=None,
+                         help="continue a run from its folder or a checkpoint file; settings not "
+                              "given on the command line come from the checkpoint (default: None)")
+
+    p_sample = sub.add_parser("sample", help="sample images from a checkpoint")
+    p_sample.set_defaults(run=_sample)
+    p_sample.add_argument("checkpoint", help="a checkpoint file or a run folder")
+    p_sample.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
+    p_sample.add_argument("--out", default="samples.png",
+                          help="a .png file for one grid, or a folder (ending in /, or existing) for "
+                               "one PNG per image (default: samples.png)")
+    p_sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p_sample.add_argument("--nrow", type=int, default=8, help="images per grid row (default: 8)")
+    p_sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p_sample.add_argument("--train-mode", action="store_true",
+                          help="sample with BatchNorm in training mode (batch statistics)")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    given = {k: v for k, v in vars(args).items() if k in flat_fields()}
+    if args.resume:
+        from .checkpoint import load_checkpoint
+
+        saved = load_checkpoint(args.resume)["config"]
+        flat = {k: v for section in saved.values() for k, v in section.items()}
+        flat.update(given)
+        flat.setdefault("out", "")
+        given = flat
+    cfg = Config.from_flat(**given)
+    train(cfg, resume=args.resume)
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .sample import generate, load_generator, write_image_files
+    from .train import resolve_device
+    from .viz import save_grid
+
+    if args.n <= 0:
+        raise ConfigError(f"--n must be a positive number of images, got {args.n}")
+    device = resolve_device(args.device)
+    G = load_generator(args.checkpoint, device, eval_mode=not args.train_mode)
+    images = generate(G, args.n, seed=args.seed)
+    out = Path(args.out)
+    if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
+        write_image_files(images, out)
+        print(f"wrote {args.n} PNG files to {out}/")
+    else:
+        save_grid(images, out, nrow=args.nrow)
+        print(f"wrote a grid of {args.n} samples to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .sources import DatasetNotFound
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, DatasetNotFound, CheckpointError, ValueError) as e:
+        # Errors a person can act on: the message, not a traceback
+        print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,203 @@
+"""Training images as one preprocessed uint8 tensor (cached on disk) and the batches drawn from it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import DataConfig
+from .sources import RawDataset, load_raw
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class ImageDataset:
+    """Images resized and cropped once: uint8 (N, C, S, S), with labels where the data has them."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    classes: list[str] = field(default_factory=list)
+    source: str = ""  # where the raw files were found
+    cache_path: str = ""
+    skipped: list[str] = field(default_factory=list)  # files that could not be decoded
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+
+def to_model_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], done per batch so the stored data stays 4x smaller."""
+    return batch.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], for saving images."""
+    return images.detach().float().add(1).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# preprocessing
+
+
+def _resize_arrays(arrays: np.ndarray, size: int, channels: int, chunk: int = 4096) -> torch.Tensor:
+    """N x H x W [x C] uint8 -> N x channels x size x size uint8 (antialiased bilinear, centre crop)."""
+    x = torch.from_numpy(np.ascontiguousarray(arrays))
+    x = x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    out = []
+    for part in x.split(chunk):
+        part = _match_channels(part.float(), channels)
+        h, w = part.shape[-2:]
+        if (h, w) != (size, size):
+            scale = size / min(h, w)
+            nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+            part = F.interpolate(part, size=(nh, nw), mode="bilinear", antialias=True,
+                                 align_corners=False)
+            top, left = (nh - size) // 2, (nw - size) // 2
+            part = part[:, :, top:top + size, left:left + size]
+        out.append(part.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    if x.shape[1] == channels:
+        return x
+    if channels == 3:  # grey -> RGB by repetition
+        return x.expand(-1, 3, -1, -1)
+    # RGB -> grey with the ITU-R 601 luma weights PIL also uses
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
+    """One file -> uint8 (channels, size, size): EXIF-rotated, resized on the short side, centre-cropped."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale to 8 bits, not clip
+            arr = np.asarray(img, dtype=np.float64)
+            img = Image.fromarray((arr * 255.0 / max(arr.max(), 1.0)).astype(np.uint8), "L")
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        img = img.convert("L" if channels == 1 else "RGB")
+        w, h = img.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        img = img.crop((left, top, left + size, top + size))
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool):
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    images, keep, skipped = [], [], []
+    for i, path in enumerate(tqdm(raw.files, desc=f"decoding {raw.name}", unit="img",
+                                  disable=not progress)):
+        try:
+            images.append(decode_image(path, size, channels))
+            keep.append(i)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            skipped.append(f"{path}: {type(e).__name__}: {e}")
+    if not images:
+        raise ValueError(f"none of the {len(raw.files)} files in {raw.source} could be decoded; "
+                         f"first error: {skipped[0] if skipped else 'none'}")
+    return torch.from_numpy(np.stack(images)), keep, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# cache
+
+
+def cache_path(cfg: DataConfig, channels: int) -> Path:
+    name = cfg.dataset
+    if cfg.dataset == "folder":  # several folders can be cached side by side
+        name += "-" + hashlib.sha1(str(Path(cfg.folder).resolve()).encode()).hexdigest()[:10]
+    return Path(cfg.data_root) / "cache" / f"{name}-{cfg.split}-{cfg.image_size}px-{channels}ch.pt"
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
+    """The dataset as one uint8 tensor, decoded once and then read from data_root/cache/."""
+    native = {"fashion-mnist": 1, "mnist": 1, "cifar10": 3, "celeba": 3, "folder": 3}[cfg.dataset]
+    channels = cfg.channels or native
+    path = cache_path(cfg, channels)
+    if path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("version") == CACHE_VERSION and (cfg.dataset != "folder"
+                                                         or blob.get("n_files") == _count_files(cfg)):
+                return ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
+                                    blob["source"], str(path), list(blob["skipped"]))
+        except Exception as e:  # a damaged cache is rebuilt, never trusted
+            warnings.warn(f"cache {path} is unreadable ({e}); rebuilding it")
+
+    raw = load_raw(cfg.dataset, cfg.data_root, cfg.split, folder=cfg.folder, download=cfg.download)
+    skipped: list[str] = []
+    labels = None if raw.labels is None else torch.from_numpy(raw.labels)
+    if raw.arrays is not None:
+        images = _resize_arrays(raw.arrays, cfg.image_size, channels)
+    else:
+        images, keep, skipped = _decode_files(raw, cfg.image_size, channels, progress)
+        if labels is not None:
+            labels = labels[keep]
+        if skipped:
+            warnings.warn(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
+                          f"decoded, e.g. {skipped[0]}")
+    blob = {"version": CACHE_VERSION, "images": images.contiguous(), "labels": labels,
+            "classes": raw.classes, "source": raw.source, "skipped": skipped,
+            "n_files": len(raw.files)}
+    _save_atomic(blob, path)
+    return ImageDataset(images, labels, raw.classes, raw.source, str(path), skipped)
+
+
+def _count_files(cfg: DataConfig) -> int:
+    from .sources import load_folder
+
+    return len(load_folder(Path(cfg.folder)).files)
+
+
+# ---------------------------------------------------------------------------------------------
+# batches
+
+
+def epoch_permutation(n: int, *, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of one epoch, a pure function of (seed, epoch) so resume can redo it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: int,
+                    start: int = 0) -> Iterator[torch.Tensor]:
+    """uint8 batches of one epoch, dropping the ragged last one; `start` skips batches already done."""
+    order = epoch_permutation(images.shape[0], seed=seed, epoch=epoch).to(images.device)
+    for b in range(start, images.shape[0] // batch_size):
+        yield images[order[b * batch_size:(b + 1) * batch_size]]

@@ -1,0 +1,81 @@
+"""Sampling from a trained generator: grids, one PNG per image, and latent interpolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint
+from .config import Config
+from .models import Generator
+
+
+def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu", *,
+                   eval_mode: bool = True) -> Generator:
+    """The generator stored in a checkpoint (or run folder), ready to sample."""
+    state = load_checkpoint(checkpoint, map_location=device)
+    cfg = Config.from_dict(state["config"])
+    nc = _output_channels(state["G"])
+    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=nc, image_size=cfg.data.image_size)
+    G.load_state_dict(state["G"])
+    G.to(device)
+    return G.eval() if eval_mode else G.train()
+
+
+def _output_channels(g_state: dict) -> int:
+    last_conv = [k for k in g_state if k.endswith(".weight") and g_state[k].dim() == 4][-1]
+    return g_state[last_conv].shape[1]  # ConvTranspose2d weight is (in, out, k, k)
+
+
+@torch.no_grad()
+def generate(G: Generator, n: int, *, seed: int | None = 0, batch_size: int = 500,
+             device: str | torch.device | None = None) -> torch.Tensor:
+    """n images in [-1, 1] as a CPU tensor (n, nc, S, S); the same seed gives the same images."""
+    device = device or next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, G.nz, 1, 1, generator=gen)
+    return torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])
+
+
+def write_image_files(images: torch.Tensor, folder: str | Path, prefix: str = "sample") -> list[Path]:
+    """One PNG per image, the layout FID tools read."""
+    from PIL import Image
+
+    from .data import to_uint8
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = to_uint8(images).permute(0, 2, 3, 1).numpy()
+    paths = []
+    width = max(5, len(str(len(arrays))))
+    for i, arr in enumerate(arrays):
+        path = folder / f"{prefix}_{i:0{width}d}.png"
+        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
+        paths.append(path)
+    return paths
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent vectors a and b (shape (nz,)) at fractions t (shape (k,)).
+
+    Gaussian z lives near a sphere, where a straight line would pass through unlikely short vectors.
+    """
+    a_flat, b_flat = a.flatten(), b.flatten()
+    omega = torch.arccos(torch.clamp(torch.dot(a_flat / a_flat.norm(), b_flat / b_flat.norm()), -1, 1))
+    t = t.view(-1, 1)
+    if omega.abs() < 1e-6:  # nearly parallel: the straight line is the same path
+        out = (1 - t) * a_flat + t * b_flat
+    else:
+        so = torch.sin(omega)
+        out = torch.sin((1 - t) * omega) / so * a_flat + torch.sin(t * omega) / so * b_flat
+    return out.view(-1, *a.shape)
+
+
+@torch.no_grad()
+def interpolate(G: Generator, steps: int = 10, *, seed: int = 0) -> torch.Tensor:
+    """Images along the slerp path between two random z: (steps, nc, S, S) in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(2, G.nz, 1, 1, generator=gen)
+    z = slerp(a, b, torch.linspace(0, 1, steps))
+    return G(z.to(next(G.parameters()).device)).float().cpu()

@@ -1,0 +1,128 @@
+"""Pictures of a run: image grids, loss and D-output curves, real vs fake, the HTML progress animation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+# Figures are built with matplotlib.figure.Figure, not pyplot: no global state, no backend choice
+# at import time, and they work the same in a notebook, a script and a headless test.
+
+
+def grid_array(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> one uint8 picture (H', W', 3) or (H', W') for grey."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding,
+                     normalize=True, value_range=(-1, 1))
+    arr = grid.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return arr[..., 0] if images.shape[1] == 1 else arr
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid_array(images, nrow)).save(path)
+    return path
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average over `window` points (1 = unchanged); the first points average fewer."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(v) == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def _figure(width=8.0, height=4.0):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="tight")
+
+
+def _save(fig, path):
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    return fig
+
+
+def plot_losses(history: dict[str, list], path=None, window: int = 25):
+    """Loss_D and Loss_G per iteration, raw (faint) and smoothed."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    it = history["iteration"]
+    for key, label, colour in (("loss_d", "D", "tab:blue"), ("loss_g", "G", "tab:orange")):
+        ax.plot(it, history[key], color=colour, alpha=0.25, linewidth=0.8)
+        ax.plot(it, smooth(history[key], window), color=colour, label=f"{label} (avg of {window})")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title("Generator and discriminator loss during training")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_d_outputs(history: dict[str, list], path=None, window: int = 25):
+    """D(x) and D(G(z)) as probabilities: they meet near 0.5 when neither network wins."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    it = history["iteration"]
+    for key, label in (("d_x", "D(x)"), ("d_g_z1", "D(G(z)) before D step"),
+                       ("d_g_z2", "D(G(z)) after D step")):
+        ax.plot(it, smooth(history[key], window), label=label)
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("probability of 'real'")
+    ax.set_title("Discriminator outputs")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: int = 8):
+    fig = _figure(12, 6)
+    for i, (images, title) in enumerate(((real, "Real images"), (fake, "Fake images"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        arr = grid_array(images, nrow)
+        ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
+        ax.set_title(title)
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titles=None,
+                   interval_ms: int = 500) -> str:
+    """The snapshot grids as a jshtml player; written as a standalone page when `path` is given."""
+    from matplotlib.animation import ArtistAnimation
+    from PIL import Image
+
+    arrays = [np.asarray(Image.open(f)) if not isinstance(f, np.ndarray) else f for f in frames]
+    if not arrays:
+        raise ValueError("no frames to animate: the run has written no snapshots yet")
+    h, w = arrays[0].shape[:2]
+    fig = _figure(min(8.0, w / 60 + 0.5), min(8.0, h / 60 + 0.8))
+    ax = fig.add_subplot()
+    ax.axis("off")
+    artists = []
+    for i, arr in enumerate(arrays):
+        im = ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, animated=True)
+        text = ax.text(0.5, 1.01, titles[i] if titles else f"frame {i + 1}", transform=ax.transAxes,
+                       ha="center", va="bottom", animated=True)
+        artists.append([im, text])
+    anim = ArtistAnimation(fig, artists, interval=interval_ms, repeat_delay=1000, blit=True)
+    html = anim.to_jshtml(default_mode="loop")
+    if path is not None:
+        page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>DCGAN training progress"
+                "</title></head>\n<body>\n<h3>Generator samples on fixed noise during training</h3>\n"
+                f"{html}\n</body></html>\n")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(page)
+    return html

@@ -1,0 +1,53 @@
+# Two commands matter: `make train` (the default run) and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN ?= outputs/fashion-mnist-default
+
+.PHONY: setup data train test notebooks lab strip-notebooks benchmark clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip -q
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Fashion-MNIST: data/fashion-mnist/, else Debian's package, else torchvision's download (in dcgan)
+data:
+	@if [ -d data/fashion-mnist ] || [ -d /usr/share/datasets/fashion-mnist ]; then \
+	  echo "Fashion-MNIST found"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q dataset-fashion-mnist || \
+	    echo "apt could not install dataset-fashion-mnist; dcgan will try torchvision's download"; \
+	else echo "no apt here; dcgan will try torchvision's download"; fi
+
+# The default run: DCGAN on Fashion-MNIST 32x32, 3 epochs (about 10 minutes on a 2-core CPU)
+train: setup data
+	$(PY) -m dcgan train --dataset fashion-mnist --image-size 32 --epochs 3 \
+	  --snapshot-every 100 --checkpoint-every 500 --out $(RUN)
+	@echo "Outputs: $(RUN)/ (samples/, loss.png, d_outputs.png, real_vs_fake.png, progress.html, checkpoints/last.pt)"
+
+test: setup data
+	$(PY) -m pytest -q
+
+notebooks: setup data
+	mkdir -p outputs/notebooks
+	for nb in notebooks/0*.ipynb; do \
+	  $(PY) -m papermill --cwd notebooks "$$nb" "outputs/notebooks/$$(basename $$nb)" || exit 1; \
+	done
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+strip-notebooks:
+	$(PYTHON) tools/strip_notebooks.py notebooks/*.ipynb
+
+benchmark: setup data
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,35 @@
+"""Config validation: bad values fail up front with the setting's name and the valid choices."""
+
+import pytest
+
+from dcgan.config import Config, ConfigError, TrainConfig
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"image_size": 48}, "--image-size must be a power of two"),
+    ({"image_size": 256}, "between 32 and 128"),
+    ({"batch_size": 0}, "--batch-size must be a positive integer"),
+    ({"lr": -1.0}, "--lr must be positive"),
+    ({"dataset": "imagenet"}, "choose one of fashion-mnist, mnist, cifar10, celeba, folder"),
+    ({"dataset": "folder"}, "--dataset folder needs --folder"),
+    ({"epochs": 0, "max_steps": 0}, "nothing to train"),
+    ({"device": "tpu"}, "--device must be one of"),
+    ({"colour": 3}, "unknown setting 'colour'; valid settings are"),
+])
+def test_bad_settings(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_flat(**settings)
+
+
+def test_round_trip_through_dict():
+    cfg = Config.from_flat(ngf=32, dataset="mnist", max_steps=7, deterministic=True)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="valid ones are"):
+        Config.from_dict({"train": {"bogus": 1}})
+
+
+def test_defaults_are_the_paper_recipe():
+    cfg = Config()
+    assert (cfg.model.nz, cfg.train.lr, cfg.train.beta1, cfg.train.beta2, cfg.train.batch_size) == \
+        (100, 2e-4, 0.5, 0.999, 128)
+    assert isinstance(cfg.train, TrainConfig)

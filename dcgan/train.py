@@ -231,11 +231,15 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                 loss_d.backward()
                 opt_d.step()
 
-                # (2) Update G: maximise log D(G(z)), judged by the D just updated
+                # (2) Update G: maximise log D(G(z)), judged by the D just updated.
+                # D is frozen for this pass: gradients still flow through it to G, but the
+                # weight gradients of D's layers (thrown away by the tutorial) are never computed.
                 opt_g.zero_grad(set_to_none=True)
+                D.requires_grad_(False)
                 fake_logits_after = D(fake)
                 loss_g = bce_g_loss(fake_logits_after)
                 loss_g.backward()
+                D.requires_grad_(True)
                 opt_g.step()
 
                 # (3) Log, snapshot, checkpoint; stats stay on the device until a flush

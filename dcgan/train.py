@@ -211,7 +211,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                          "fixed_noise": fixed_noise.cpu()}, ckpt_dir, step, keep_last=tc.keep_last)
 
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not tc.progress,
-               dynamic_ncols=True)
+               dynamic_ncols=True, mininterval=0.5)
     interrupted = False
     with stop_requests() as stop:
         while step < total_steps and not interrupted:

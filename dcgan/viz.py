@@ -98,6 +98,12 @@ def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: i
     return _save(fig, path)
 
 
+# The standalone page starts playing by itself; the notebook's copy waits for the user's click.
+_AUTOPLAY = ("<script>window.addEventListener('load', function () {\n"
+             "  var play = document.querySelector('button[title=\"Play\"]');\n"
+             "  if (play) { play.click(); }\n});</script>\n")
+
+
 def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titles=None,
                    interval_ms: int = 500) -> str:
     """The snapshot grids as a jshtml player; written as a standalone page when `path` is given."""
@@ -122,7 +128,7 @@ def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titl
     if path is not None:
         page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>DCGAN training progress"
                 "</title></head>\n<body>\n<h3>Generator samples on fixed noise during training</h3>\n"
-                f"{html}\n</body></html>\n")
+                f"{html}\n{_AUTOPLAY}</body></html>\n")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(page)
     return html

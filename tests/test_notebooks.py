@@ -1,0 +1,94 @@
+"""Every notebook runs top to bottom headless with tiny parameters, and produces what it promises."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+papermill = pytest.importorskip("papermill")
+NOTEBOOKS = REPO / "notebooks"
+
+
+def execute(name, out_dir, **parameters):
+    output = Path(out_dir) / name
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(output), parameters=parameters,
+                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
+    nb = json.loads(output.read_text())
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    return nb
+
+
+def text_of(nb):
+    parts = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            parts.append("".join(o.get("text", "")))
+            parts.append("".join(o.get("data", {}).get("text/plain", "")))
+            parts.append("".join(o.get("data", {}).get("text/html", "")))
+    return "\n".join(parts)
+
+
+def images_in(nb):
+    return sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def test_committed_without_outputs():
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, \
+                    f"{path.name} has outputs: run `make strip-notebooks`"
+
+
+def test_data_preview(fmnist_root, tmp_path):
+    nb = execute("01_data_preview.ipynb", tmp_path, data_root=str(fmnist_root), n_show=16)
+    text = text_of(nb)
+    assert "1024 images, 1 channel(s), 32x32 pixels" in text
+    assert str(fmnist_root) in text and "Ankle boot" in text and "channel 0: mean" in text
+    assert images_in(nb) >= 2  # the grid and the class histogram
+
+
+@pytest.fixture(scope="module")
+def trained_run(fmnist_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("nb")
+    run = out / "run"
+    nb = execute("02_train.ipynb", out, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8, batch_size=32,
+                 epochs=0, max_steps=24, snapshot_every=8, checkpoint_every=8, out_dir=str(run))
+    return run, nb
+
+
+def test_train_notebook(trained_run):
+    run, nb = trained_run
+    for name in ("checkpoints/last.pt", "history.csv", "progress.html", "real_vs_fake.png", "loss.png",
+                 "samples/step_0000008.png", "samples/step_0000024.png"):
+        assert (run / name).is_file(), name
+    text = text_of(nb)
+    assert "starting the run in" in text
+    assert "_anim_img" in text  # the inline animation player
+    assert images_in(nb) >= 3  # live grid / loss plots, the curves, real vs fake
+
+
+def test_train_notebook_resumes(trained_run, fmnist_root, tmp_path):
+    run, _ = trained_run
+    nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
+                 batch_size=32, epochs=0, max_steps=32, snapshot_every=8, checkpoint_every=8,
+                 out_dir=str(run))
+    assert "continuing the run in" in text_of(nb)
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 32
+
+
+def test_results_notebook(trained_run, fmnist_root, tmp_path):
+    run, _ = trained_run
+    nb = execute("03_results.ipynb", tmp_path, run_dir=str(run), data_root=str(fmnist_root), n_samples=16,
+                 interpolation_steps=5, n_memorisation=2, neighbours=3)
+    text = text_of(nb)
+    assert "iterations on fashion-mnist 32x32" in text and "nearest distances" in text
+    assert "_anim_img" in text
+    assert images_in(nb) >= 5

@@ -1,4 +1,4 @@
-"""The `dcgan` command line: train and sample, flags generated from the config dataclasses."""
+"""The `dcgan` command line: train, sample, train-classifier, evaluate."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ HELP = {
     "keep_last": "numbered checkpoints to keep besides last.pt (0 keeps all)",
     "log_every": "read losses back from the device every N iterations",
     "out": "run folder (default outputs/<date-time>-<dataset>)",
+    "eval_every": "evaluate FID every N iterations (0: off); the best checkpoint is kept as best.pt",
+    "eval_n": "images per evaluation during training",
+    "eval_features": "classifier (domain CNN, offline) or inception (standard FID)",
+    "classifier": "classifier file for --eval-features classifier",
     "progress": "show progress bars",
 }
 
@@ -80,7 +84,61 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p_sample.add_argument("--train-mode", action="store_true",
                           help="sample with BatchNorm in training mode (batch statistics)")
+    p_cls = sub.add_parser("train-classifier", help="train the domain classifier used for offline metrics")
+    p_cls.set_defaults(run=_train_classifier)
+    p_cls.add_argument("--dataset", default="fashion-mnist", help="a labelled dataset (default: fashion-mnist)")
+    p_cls.add_argument("--data-root", default="data", help="(default: data)")
+    p_cls.add_argument("--image-size", type=int, default=32, help="(default: 32)")
+    p_cls.add_argument("--channels", type=int, default=0, help="(default: 0, the dataset's own)")
+    p_cls.add_argument("--epochs", type=int, default=3, help="(default: 3)")
+    p_cls.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
+    p_cls.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p_cls.add_argument("--device", default="auto", help="(default: auto)")
+    p_cls.add_argument("--out", default=None,
+                       help="where to save it (default: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt)")
+
+    p_eval = sub.add_parser("evaluate", help="FID, KID, precision/recall and class metrics of a checkpoint")
+    p_eval.set_defaults(run=_evaluate)
+    p_eval.add_argument("checkpoint", help="a checkpoint file or a run folder")
+    p_eval.add_argument("--n", type=int, default=10000, help="generated (and real) images (default: 10000)")
+    p_eval.add_argument("--features", choices=["classifier", "inception"], default="classifier",
+                        help="feature space: the domain classifier's (offline) or standard Inception "
+                             "(default: classifier)")
+    p_eval.add_argument("--classifier", default=None, help="classifier file (default: the dataset's in "
+                                                           "DATA_ROOT/classifiers/)")
+    p_eval.add_argument("--inception-weights", default=None,
+                        help=f"local copy of the FID Inception weights (pt_inception-2015-12-05)")
+    p_eval.add_argument("--data-root", default=None, help="override the run's data root")
+    p_eval.add_argument("--device", default="auto", help="(default: auto)")
+    p_eval.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     return parser
+
+
+def _train_classifier(args: argparse.Namespace) -> int:
+    from .config import DataConfig
+    from .features import train_classifier
+    from .train import resolve_device
+
+    data = DataConfig(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size,
+                      channels=args.channels)
+    path, acc = train_classifier(data, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                 device=resolve_device(args.device), out=args.out)
+    print(f"classifier saved to {path}; test accuracy {acc:.4f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_checkpoint
+    from .train import resolve_device
+
+    result = evaluate_checkpoint(args.checkpoint, n=args.n, features=args.features,
+                                 classifier=args.classifier, inception_weights=args.inception_weights,
+                                 data_root=args.data_root, device=resolve_device(args.device), seed=args.seed)
+    print(f"{result['checkpoint']} (iteration {result['iteration']}), {result['n_samples']} samples vs "
+          f"{result['n_real']} real images\nfeatures: {result['features']}")
+    for key, value in result["metrics"].items():
+        print(f"  {key:<28}{value:>12.4f}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -122,12 +180,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
+    from .features import InceptionUnavailable
     from .sources import DatasetNotFound
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ConfigError, DatasetNotFound, CheckpointError, ValueError) as e:
+    except (ConfigError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
+            ValueError) as e:
         # Errors a person can act on: the message, not a traceback
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2

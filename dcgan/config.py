@@ -86,6 +86,10 @@ class TrainConfig:
     keep_last: int = 3  # numbered checkpoints kept besides last.pt; 0 keeps all
     log_every: int = 25  # how often device-side stats are read back (one host sync)
     out: str = ""  # run folder; empty means outputs/<date-time>-<dataset>
+    eval_every: int = 0  # > 0: FID (and class coverage) every N iterations, best kept as best.pt
+    eval_n: int = 2000  # generated and real images per evaluation during training
+    eval_features: str = "classifier"  # classifier (offline, domain features) or inception
+    classifier: str = ""  # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     progress: bool = True
 
     def __post_init__(self):
@@ -106,6 +110,12 @@ class TrainConfig:
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0,
                    f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        _check(isinstance(self.eval_every, int) and self.eval_every >= 0,
+               f"--eval-every must be >= 0 (0 turns evaluation off), got {self.eval_every!r}")
+        _check(isinstance(self.eval_n, int) and self.eval_n >= 10,
+               f"--eval-n must be at least 10 images, got {self.eval_n!r}")
+        _check(self.eval_features in ("classifier", "inception"),
+               f"--eval-features must be classifier or inception, got {self.eval_features!r}")
         _check(isinstance(self.keep_last, int) and self.keep_last >= 0,
                f"--keep-last must be >= 0 (0 keeps every checkpoint), got {self.keep_last!r}")
 

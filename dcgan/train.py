@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint, rng_state,
+                         save_checkpoint, set_rng_state)
 from .config import Config, ConfigError
 from .data import ImageDataset, iterate_batches, load_dataset, to_model_range
 from .losses import bce_d_loss, bce_g_loss
@@ -32,9 +33,11 @@ RUN_DEFINING = {"model": ("nz", "ngf", "ndf"), "data": ("dataset", "image_size",
 
 
 class History(dict):
-    """Per-iteration columns (see COLUMNS) as lists; `run_dir` says where the run's files are."""
+    """Per-iteration columns (see COLUMNS) as lists; `run_dir` says where the run's files are,
+    `evals` holds the rows of evaluations made during training (also in evals.csv)."""
 
     run_dir: Path
+    evals: list[dict]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -109,6 +112,15 @@ def _write_history_csv(history: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _write_evals_csv(evals: list[dict], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(evals[0]))
+        w.writeheader()
+        w.writerows(evals)
+    os.replace(tmp, path)
+
+
 def read_history_csv(path: str | Path) -> dict[str, list]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -173,8 +185,16 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         history.update({c: list(state["history"][c]) for c in COLUMNS})
         step = state["iteration"]
         set_rng_state(state["rng"])
+    evals: list[dict] = list(state.get("evals", [])) if state is not None else []
     fixed_noise = fixed_noise.to(device)
     history.run_dir = run_dir
+    history.evals = evals
+    if tc.eval_every:  # the feature space and the real features are built once, up front
+        from .evaluate import generate_for_eval, make_space, real_features, score
+
+        space = make_space(tc.eval_features, cfg.data, data.channels, classifier=tc.classifier or None,
+                           device=device)
+        real_feats = real_features(space, cfg.data, tc.eval_n)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     pending: list[torch.Tensor] = []  # per-step stats kept on the device until the next flush
@@ -202,13 +222,28 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         if on_snapshot is not None:
             on_snapshot(step, path, history)
 
+    def run_state():
+        return {"G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "config": cfg.to_dict(), "iteration": step, "epoch": step // steps_per_epoch,
+                "rng": rng_state(), "history": {c: list(history[c]) for c in COLUMNS},
+                "fixed_noise": fixed_noise.cpu(), "evals": list(evals)}
+
     def checkpoint():
-        save_checkpoint({"G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(),
-                         "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                         "config": cfg.to_dict(), "iteration": step,
-                         "epoch": step // steps_per_epoch, "rng": rng_state(),
-                         "history": {c: list(history[c]) for c in COLUMNS},
-                         "fixed_noise": fixed_noise.cpu()}, ckpt_dir, step, keep_last=tc.keep_last)
+        save_checkpoint(run_state(), ckpt_dir, step, keep_last=tc.keep_last)
+
+    def evaluate():
+        # samples from their own seeded noise, G in eval mode: the training RNG is untouched
+        fake = generate_for_eval(unwrap(G), tc.eval_n, seed=tc.seed, device=device)
+        row = {"iteration": step, **score(space, real_feats, fake, full=False)}
+        key = f"fid_{space.tag}"
+        best = min((e[key] for e in evals), default=float("inf"))
+        evals.append(row)
+        _write_evals_csv(evals, run_dir / "evals.csv")
+        if row[key] < best:
+            atomic_torch_save({**run_state(), "format_version": FORMAT_VERSION}, ckpt_dir / "best.pt")
+        bar.write(f"iteration {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
+                                                     if k != "iteration"))
 
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not tc.progress,
                dynamic_ncols=True, mininterval=0.5)
@@ -254,6 +289,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                     flush()
                 if step % tc.snapshot_every == 0 or last:
                     snapshot()
+                if tc.eval_every and (step % tc.eval_every == 0 or last):
+                    evaluate()
                 if step % tc.checkpoint_every == 0 or last or stop.is_set():
                     checkpoint()
                 if last:

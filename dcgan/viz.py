@@ -99,9 +99,18 @@ def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: i
 
 
 # The standalone page starts playing by itself; the notebook's copy waits for the user's click.
-_AUTOPLAY = ("<script>window.addEventListener('load', function () {\n"
-             "  var play = document.querySelector('button[title=\"Play\"]');\n"
-             "  if (play) { play.click(); }\n});</script>\n")
+_AUTOPLAY = """<script>
+// matplotlib creates the player in a setTimeout, which may run after 'load': wait for it.
+window.addEventListener('load', function () {
+  var tries = 0;
+  (function start() {
+    var play = document.querySelector('button[title="Play"]');
+    var player = play && window[play.getAttribute('onclick').split('.')[0]];
+    if (player) { play.click(); } else if (tries++ < 200) { setTimeout(start, 50); }
+  })();
+});
+</script>
+"""
 
 
 def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titles=None,

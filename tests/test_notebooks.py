@@ -11,8 +11,8 @@ papermill = pytest.importorskip("papermill")
 NOTEBOOKS = REPO / "notebooks"
 
 
-def execute(name, out_dir, **parameters):
-    output = Path(out_dir) / name
+def execute(name, workdir, **parameters):
+    output = Path(workdir) / name
     papermill.execute_notebook(str(NOTEBOOKS / name), str(output), parameters=parameters,
                                cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
     nb = json.loads(output.read_text())
@@ -92,3 +92,14 @@ def test_results_notebook(trained_run, fmnist_root, tmp_path):
     assert "iterations on fashion-mnist 32x32" in text and "nearest distances" in text
     assert "_anim_img" in text
     assert images_in(nb) >= 5
+
+
+def test_evaluate_notebook(trained_run, fmnist_root, tmp_path):
+    run, _ = trained_run
+    nb = execute("04_evaluate.ipynb", tmp_path, runs=[str(run)], data_root=str(fmnist_root),
+                 classifier=str(tmp_path / "cls.pt"), classifier_epochs=1, n=200)
+    text = text_of(nb)
+    assert "training one" in text and "test accuracy" in text
+    assert "fid_fmnist_cnn" in text and "real-vs-real floor" in text
+    assert (run / "metrics.json").is_file()
+    assert images_in(nb) >= 2

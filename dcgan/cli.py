@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--data-root", default=None, help="override the run's data root")
     p_eval.add_argument("--device", default="auto", help="(default: auto)")
     p_eval.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p_eval.add_argument("--floor", action="store_true",
+                        help="also print the real-vs-real floor: FID between the train and test splits")
     return parser
 
 
@@ -138,7 +140,25 @@ def _evaluate(args: argparse.Namespace) -> int:
           f"{result['n_real']} real images\nfeatures: {result['features']}")
     for key, value in result["metrics"].items():
         print(f"  {key:<28}{value:>12.4f}")
+    if args.floor:
+        from .checkpoint import load_checkpoint
+        from .config import Config
+        from .evaluate import make_space, real_vs_real
+
+        cfg = Config.from_dict(load_checkpoint(args.checkpoint)["config"])
+        if args.data_root:
+            cfg.data.data_root = args.data_root
+        space = make_space(args.features, cfg.data, _channels(result), classifier=args.classifier,
+                           inception_weights=args.inception_weights, device=resolve_device(args.device))
+        floor = real_vs_real(cfg.data, space, args.n)
+        print(f"  real-vs-real floor (train vs test, {args.n} each): fid_{space.tag} = {floor:.4f}")
     return 0
+
+
+def _channels(result: dict) -> int:
+    from .sample import load_generator
+
+    return load_generator(result["checkpoint"]).nc
 
 
 def _train(args: argparse.Namespace) -> int:

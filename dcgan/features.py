@@ -81,7 +81,7 @@ def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps = epochs * (len(images) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
-    bar = tqdm(total=steps, desc="training classifier", unit="it", disable=not progress)
+    bar = tqdm(total=steps, desc="training classifier", unit="it", disable=not progress, mininterval=0.5)
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed + epoch))

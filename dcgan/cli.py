@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -107,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--classifier", default=None, help="classifier file (default: the dataset's in "
                                                            "DATA_ROOT/classifiers/)")
     p_eval.add_argument("--inception-weights", default=None,
-                        help=f"local copy of the FID Inception weights (pt_inception-2015-12-05)")
+                        help="local copy of the FID Inception weights (pt_inception-2015-12-05)")
     p_eval.add_argument("--data-root", default=None, help="override the run's data root")
     p_eval.add_argument("--device", default="auto", help="(default: auto)")
     p_eval.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")

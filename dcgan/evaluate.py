@@ -15,6 +15,7 @@ from .data import load_dataset, to_model_range, to_uint8
 from .features import default_classifier_path, file_tag, load_classifier, load_inception
 from .metrics import class_stats, fid, kid, precision_recall
 from .models import Generator
+from .sample import generator_from_state
 
 SHORT = {"fashion-mnist": "fmnist", "mnist": "mnist", "cifar10": "cifar10", "celeba": "celeba",
          "folder": "folder"}
@@ -128,12 +129,8 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     cfg = Config.from_dict(state["config"])
     if data_root:
         cfg.data.data_root = data_root
-    g_state = state["G"]
-    nc = [v for k, v in g_state.items() if v.dim() == 4][-1].shape[1]
-    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=nc, image_size=cfg.data.image_size)
-    G.load_state_dict(g_state)
-    G.to(device)
-    space = make_space(features, cfg.data, nc, classifier=classifier, inception_weights=inception_weights,
+    G = generator_from_state(state).to(device)
+    space = make_space(features, cfg.data, G.nc, classifier=classifier, inception_weights=inception_weights,
                        device=device)
     real = real_features(space, cfg.data, n)
     result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,

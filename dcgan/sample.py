@@ -14,13 +14,17 @@ from .models import Generator
 def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu", *,
                    eval_mode: bool = True) -> Generator:
     """The generator stored in a checkpoint (or run folder), ready to sample."""
-    state = load_checkpoint(checkpoint, map_location=device)
-    cfg = Config.from_dict(state["config"])
-    nc = _output_channels(state["G"])
-    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=nc, image_size=cfg.data.image_size)
-    G.load_state_dict(state["G"])
-    G.to(device)
+    G = generator_from_state(load_checkpoint(checkpoint, map_location=device)).to(device)
     return G.eval() if eval_mode else G.train()
+
+
+def generator_from_state(state: dict) -> Generator:
+    """Rebuild G from a loaded checkpoint dict (its config and weights)."""
+    cfg = Config.from_dict(state["config"])
+    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(state["G"]),
+                  image_size=cfg.data.image_size)
+    G.load_state_dict(state["G"])
+    return G
 
 
 def _output_channels(g_state: dict) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import random
@@ -20,24 +19,16 @@ from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, loa
                          save_checkpoint, set_rng_state)
 from .config import Config, ConfigError
 from .data import ImageDataset, iterate_batches, load_dataset, to_model_range
+from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import bce_d_loss, bce_g_loss
 from .models import build_models
 from . import viz
 
-COLUMNS = ("iteration", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2")
 N_FIXED = 64  # fixed noise vectors behind every snapshot grid
 
 # Settings that define what a run *is*: a checkpoint can only be resumed under the same ones.
 RUN_DEFINING = {"model": ("nz", "ngf", "ndf"), "data": ("dataset", "image_size", "channels", "split"),
                 "train": ("batch_size", "seed")}
-
-
-class History(dict):
-    """Per-iteration columns (see COLUMNS) as lists; `run_dir` says where the run's files are,
-    `evals` holds the rows of evaluations made during training (also in evals.csv)."""
-
-    run_dir: Path
-    evals: list[dict]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -101,30 +92,6 @@ def _check_resumable(state: dict, cfg: Config, path) -> None:
         raise CheckpointError(f"cannot resume from {path}: it was trained with other settings:\n  "
                               + "\n  ".join(diffs) + "\nUse the checkpoint's settings, or start a new "
                               "run without --resume.")
-
-
-def _write_history_csv(history: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(COLUMNS)
-        w.writerows(zip(*(history[c] for c in COLUMNS)))
-    os.replace(tmp, path)
-
-
-def _write_evals_csv(evals: list[dict], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(evals[0]))
-        w.writeheader()
-        w.writerows(evals)
-    os.replace(tmp, path)
-
-
-def read_history_csv(path: str | Path) -> dict[str, list]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {c: [(int if c in ("iteration", "epoch") else float)(r[c]) for r in rows] for c in COLUMNS}
 
 
 def train(config: Config, *, resume: str | os.PathLike | None = None,
@@ -218,7 +185,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             grid = G(fixed_noise)
         G.train()
         path = viz.save_grid(grid, samples_dir / f"step_{step:07d}.png")
-        _write_history_csv(history, run_dir / "history.csv")
+        write_history_csv(history, run_dir / "history.csv")
         if on_snapshot is not None:
             on_snapshot(step, path, history)
 
@@ -239,7 +206,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         key = f"fid_{space.tag}"
         best = min((e[key] for e in evals), default=float("inf"))
         evals.append(row)
-        _write_evals_csv(evals, run_dir / "evals.csv")
+        write_evals_csv(evals, run_dir / "evals.csv")
         if row[key] < best:
             atomic_torch_save({**run_state(), "format_version": FORMAT_VERSION}, ckpt_dir / "best.pt")
         bar.write(f"iteration {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
@@ -301,7 +268,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     bar.close()
 
     # Final pictures of the run
-    _write_history_csv(history, run_dir / "history.csv")
+    write_history_csv(history, run_dir / "history.csv")
     if history["iteration"]:
         viz.plot_losses(history, run_dir / "loss.png")
         viz.plot_d_outputs(history, run_dir / "d_outputs.png")

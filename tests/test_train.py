@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from dcgan.checkpoint import CheckpointError, load_checkpoint
-from dcgan.train import COLUMNS, read_history_csv, train
+from dcgan.history import COLUMNS, read_history_csv
+from dcgan.train import train
 
 from conftest import tiny_config
 

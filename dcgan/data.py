@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import atomic_torch_save
 from .config import DataConfig
 from .sources import RawDataset, load_raw
 
@@ -134,17 +134,6 @@ def cache_path(cfg: DataConfig, channels: int) -> Path:
     return Path(cfg.data_root) / "cache" / f"{name}-{cfg.split}-{cfg.image_size}px-{channels}ch.pt"
 
 
-def _save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
     """The dataset as one uint8 tensor, decoded once and then read from data_root/cache/."""
     native = {"fashion-mnist": 1, "mnist": 1, "cifar10": 3, "celeba": 3, "folder": 3}[cfg.dataset]
@@ -175,7 +164,7 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
     blob = {"version": CACHE_VERSION, "images": images.contiguous(), "labels": labels,
             "classes": raw.classes, "source": raw.source, "skipped": skipped,
             "n_files": len(raw.files)}
-    _save_atomic(blob, path)
+    atomic_torch_save(blob, path)  # a cache is never left half-written
     return ImageDataset(images, labels, raw.classes, raw.source, str(path), skipped)
 
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import DATASETS, DEVICES, Config, ConfigError, flat_fields
+from .config import (AUGMENTS, D_NORMS, DATASETS, DEFAULT_RECIPE, DEVICES, LOSSES, RECIPES, Config,
+                     ConfigError, flat_fields)
 
 HELP = {
     "nz": "length of the latent vector z",
@@ -39,22 +40,42 @@ HELP = {
     "eval_features": "classifier (domain CNN, offline) or inception (standard FID)",
     "classifier": "classifier file for --eval-features classifier",
     "progress": "show progress bars",
+    "d_norm": f"D's normalisation: {', '.join(D_NORMS)}; auto is batch, or layer for wgan-gp",
+    "spectral_norm": "spectral normalisation on D's convolutions",
+    "minibatch_std": "minibatch standard-deviation channel in D (against mode collapse)",
+    "loss": f"the objective: {', '.join(LOSSES)}; wgan and wgan-gp also set their paper's "
+            "--d-steps, optimiser and betas unless given",
+    "d_steps": "D (critic) updates per G update, each on a fresh batch (alias --n-critic)",
+    "gp_weight": "wgan-gp: weight of the gradient penalty",
+    "clip_value": "wgan: clip D's weights to [-c, c]",
+    "r1_weight": "R1 penalty weight (gamma) on D's gradient at real images; 0: off",
+    "label_smoothing": "one-sided label smoothing: real target 1 - s (0.1 gives 0.9)",
+    "label_flip": "share of D's labels swapped at random",
+    "instance_noise": "std of Gaussian noise on D's inputs, annealed linearly to 0",
+    "ema_decay": "EMA of G's weights for samples and evaluation, e.g. 0.999; 0: off",
+    "diffaug": f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}",
+    "lr_d": "D's learning rate (TTUR); 0 uses --lr",
+    "lr_g": "G's learning rate (TTUR); 0 uses --lr",
+    "optimizer": "adam or rmsprop",
+    "grad_clip": "clip G's and D's gradient norms to this; 0: off",
+    "feature_matching": "G matches D's mean features on real data instead of fooling D",
 }
+ALIASES = {"d_steps": ["--n-critic"]}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     defaults = Config().to_dict()
     flat_defaults = {k: v for section in defaults.values() for k, v in section.items()}
     for name, f in flat_fields().items():
-        flag = "--" + name.replace("_", "-")
+        flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
         default = flat_defaults[name]
         help_text = f"{HELP.get(name, '')} (default: {default!r})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
         else:
-            parser.add_argument(flag, type=type(default), default=argparse.SUPPRESS,
+            parser.add_argument(*flags, dest=name, type=type(default), default=argparse.SUPPRESS,
                                 metavar=name.upper(), help=help_text)
 
 
@@ -66,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "to the run folder (config.json, history.csv, samples/, loss.png, "
                              "progress.html, real_vs_fake.png, checkpoints/last.pt).")
     _add_config_flags(p_train)
+    p_train.add_argument("--recipe", default=argparse.SUPPRESS, metavar="RECIPE",
+                         help=f"preset for the settings not given: {', '.join(RECIPES)} "
+                              f"(default: {DEFAULT_RECIPE!r}; classic is Radford et al.'s plain DCGAN)")
     p_train.set_defaults(run=_train)
     p_train.add_argument("--resume", metavar="RUN_OR_CKPT", default=None,
                          help="continue a run from its folder or a checkpoint file; settings not "
@@ -81,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p_sample.add_argument("--nrow", type=int, default=8, help="images per grid row (default: 8)")
     p_sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p_sample.add_argument("--no-ema", action="store_true",
+                          help="sample the trained G even when the run kept an EMA generator")
     p_sample.add_argument("--train-mode", action="store_true",
                           help="sample with BatchNorm in training mode (batch statistics)")
     p_cls = sub.add_parser("train-classifier", help="train the domain classifier used for offline metrics")
@@ -118,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_classifier(args: argparse.Namespace) -> int:
     from .config import DataConfig
     from .features import train_classifier
-    from .train import resolve_device
+    from .runtime import resolve_device
 
     data = DataConfig(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size,
                       channels=args.channels)
@@ -130,7 +156,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_checkpoint
-    from .train import resolve_device
+    from .runtime import resolve_device
 
     result = evaluate_checkpoint(args.checkpoint, n=args.n, features=args.features,
                                  classifier=args.classifier, inception_weights=args.inception_weights,
@@ -164,6 +190,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import train
 
     given = {k: v for k, v in vars(args).items() if k in flat_fields()}
+    recipe = getattr(args, "recipe", DEFAULT_RECIPE)
     if args.resume:
         from .checkpoint import load_checkpoint
 
@@ -172,20 +199,20 @@ def _train(args: argparse.Namespace) -> int:
         flat.update(given)
         flat.setdefault("out", "")
         given = flat
-    cfg = Config.from_flat(**given)
+    cfg = Config.from_flat(recipe=recipe, **given)
     train(cfg, resume=args.resume)
     return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
     from .sample import generate, load_generator, write_image_files
-    from .train import resolve_device
+    from .runtime import resolve_device
     from .viz import save_grid
 
     if args.n <= 0:
         raise ConfigError(f"--n must be a positive number of images, got {args.n}")
     device = resolve_device(args.device)
-    G = load_generator(args.checkpoint, device, eval_mode=not args.train_mode)
+    G = load_generator(args.checkpoint, device, eval_mode=not args.train_mode, ema=not args.no_ema)
     images = generate(G, args.n, seed=args.seed)
     out = Path(args.out)
     if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:

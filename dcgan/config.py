@@ -8,6 +8,11 @@ from typing import Any
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LOSSES = ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan")
+D_NORMS = ("auto", "batch", "layer", "instance", "none")
+AUGMENTS = ("color", "translation", "cutout")
+OPTIMIZERS = ("adam", "rmsprop")
+TARGET_LOSSES = ("bce", "minimax", "lsgan")  # losses with real/fake targets to smooth or flip
 
 
 class ConfigError(ValueError):
@@ -30,12 +35,17 @@ class ModelConfig:
     nz: int = 100  # length of the latent vector z
     ngf: int = 64  # width of G's last hidden layer; earlier layers are multiples of it
     ndf: int = 64  # width of D's first layer
+    d_norm: str = "auto"  # D's normalisation; auto: batch, or layer for wgan-gp (BN breaks the penalty)
+    spectral_norm: bool = False  # spectral normalisation of D's convolutions (Miyato et al. 2018)
+    minibatch_std: bool = False  # D sees the batch's feature spread: a signal against mode collapse
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value > 0,
                    f"--{name} must be a positive integer, got {value!r}")
+        _check(self.d_norm in D_NORMS,
+               f"--d-norm {self.d_norm!r} is not known; choose one of {', '.join(D_NORMS)}")
 
 
 @dataclass
@@ -121,32 +131,114 @@ class TrainConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """The GAN objective and the stabilisers of the seed's remedies table; all off by default."""
+
+    loss: str = "bce"  # bce (non-saturating), minimax, wgan, wgan-gp, hinge, lsgan
+    d_steps: int = 1  # D (critic) updates per G update, each on a fresh real batch
+    gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty
+    clip_value: float = 0.01  # wgan: D's weights are clipped to [-c, c] after every step
+    r1_weight: float = 0.0  # R1 penalty (gamma) on D's gradient at real images; 0: off
+    label_smoothing: float = 0.0  # one-sided: D's real target is 1 - this (0.1 gives 0.9)
+    label_flip: float = 0.0  # share of D's labels swapped at random
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, annealed linearly to 0
+    ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999) used for samples and evaluation
+    diffaug: str = ""  # DiffAugment policy, comma-separated: color,translation,cutout
+    lr_d: float = 0.0  # TTUR: D's learning rate; 0 uses --lr
+    lr_g: float = 0.0  # TTUR: G's learning rate; 0 uses --lr
+    optimizer: str = "adam"  # adam, or rmsprop (the original WGAN's)
+    grad_clip: float = 0.0  # clip G's and D's gradient norms to this; 0: off
+    feature_matching: bool = False  # G matches D's mean features on real data instead of fooling D
+
+    def __post_init__(self):
+        _check(self.loss in LOSSES, f"--loss {self.loss!r} is not known; choose one of {', '.join(LOSSES)}")
+        _check(isinstance(self.d_steps, int) and self.d_steps >= 1,
+               f"--d-steps must be a positive integer, got {self.d_steps!r}")
+        for name in ("gp_weight", "clip_value", "r1_weight", "instance_noise", "lr_d", "lr_g",
+                     "grad_clip"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and value >= 0,
+                   f"--{name.replace('_', '-')} must be >= 0, got {value!r}")
+        _check(0 <= self.label_smoothing < 0.5,
+               f"--label-smoothing must lie in [0, 0.5) (0.1 makes the real target 0.9), "
+               f"got {self.label_smoothing!r}")
+        _check(0 <= self.label_flip < 0.5,
+               f"--label-flip must lie in [0, 0.5) (a share of labels), got {self.label_flip!r}")
+        _check(self.ema_decay == 0 or 0.5 <= self.ema_decay < 1,
+               f"--ema-decay must be 0 (off) or in [0.5, 1), e.g. 0.999; got {self.ema_decay!r}")
+        unknown = [a for a in self.augmentations if a not in AUGMENTS]
+        _check(not unknown, f"--diffaug {self.diffaug!r}: unknown {unknown}; use a comma-separated "
+                            f"subset of {', '.join(AUGMENTS)}")
+        _check(self.optimizer in OPTIMIZERS,
+               f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.label_smoothing or self.label_flip:
+            _check(self.loss in TARGET_LOSSES,
+                   f"--label-smoothing and --label-flip change D's targets, which only "
+                   f"{', '.join(TARGET_LOSSES)} have; --loss {self.loss} has none")
+        _check(not (self.r1_weight and self.loss in ("wgan", "wgan-gp")),
+               f"--r1-weight is for bce, minimax, hinge and lsgan; --loss {self.loss} has its own "
+               "Lipschitz constraint (set --r1-weight 0)")
+
+    @property
+    def augmentations(self) -> list[str]:
+        return [a.strip() for a in self.diffaug.split(",") if a.strip()]
+
+
+# Presets: a recipe or a loss fills in settings the user did not give (explicit ones win).
+RECIPES: dict[str, dict[str, Any]] = {
+    "classic": {},  # Radford et al.: the dataclass defaults
+}
+DEFAULT_RECIPE = "classic"
+LOSS_PRESETS: dict[str, dict[str, Any]] = {
+    "wgan": {"d_steps": 5, "optimizer": "rmsprop", "lr": 5e-5},  # Arjovsky et al. 2017
+    "wgan-gp": {"d_steps": 5, "beta1": 0.5, "beta2": 0.9},  # Gulrajani et al. 2017
+}
+
+
+@dataclass
 class Config:
     """Everything a run needs; round-trips through JSON, the CLI and checkpoints."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+
+    def __post_init__(self):
+        loss, norm = self.objective.loss, self.model.d_norm
+        _check(not (loss == "wgan-gp" and norm == "batch"),
+               "--loss wgan-gp penalises each sample's gradient, which BatchNorm mixes across the "
+               "batch: use --d-norm layer (the paper's), instance, none or auto")
+
+    @property
+    def d_norm(self) -> str:
+        """D's normalisation with `auto` resolved."""
+        if self.model.d_norm != "auto":
+            return self.model.d_norm
+        return "layer" if self.objective.loss == "wgan-gp" else "batch"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
-        unknown = set(d) - {"model", "data", "train"}
+        unknown = set(d) - set(SECTIONS)
         _check(not unknown, f"unknown config sections {sorted(unknown)}; "
-                            "valid ones are model, data, train")
-        return cls(model=_build(ModelConfig, d.get("model", {})),
-                   data=_build(DataConfig, d.get("data", {})),
-                   train=_build(TrainConfig, d.get("train", {})))
+                            f"valid ones are {', '.join(SECTIONS)}")
+        return cls(**{name: _build(c, d.get(name, {})) for name, c in SECTIONS.items()})
 
     @classmethod
-    def from_flat(cls, **kwargs: Any) -> "Config":
-        """Build from flat keyword settings, as the notebooks' parameters cells hold them."""
-        sections: dict[str, dict[str, Any]] = {"model": {}, "data": {}, "train": {}}
-        owners = {f.name: s for s, c in (("model", ModelConfig), ("data", DataConfig),
-                                         ("train", TrainConfig))
-                  for f in dataclasses.fields(c)}
+    def from_flat(cls, *, recipe: str = DEFAULT_RECIPE, **kwargs: Any) -> "Config":
+        """Build from flat keyword settings, as the notebooks' parameters cells hold them.
+
+        `recipe` and the chosen loss's preset fill in what `kwargs` leaves out.
+        """
+        _check(recipe in RECIPES, f"--recipe {recipe!r} is not known; choose one of {', '.join(RECIPES)}")
+        preset = dict(RECIPES[recipe])
+        preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
+        kwargs = {**preset, **kwargs}
+        sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        owners = {f.name: s for s, c in SECTIONS.items() for f in dataclasses.fields(c)}
         for key, value in kwargs.items():
             _check(key in owners, f"unknown setting {key!r}; valid settings are "
                                   f"{', '.join(sorted(owners))}")
@@ -154,9 +246,12 @@ class Config:
         return cls.from_dict(sections)
 
 
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "objective": ObjectiveConfig}
+
+
 def flat_fields() -> dict[str, dataclasses.Field]:
-    """Every setting by name, across the three sections (names are unique)."""
-    return {f.name: f for c in (ModelConfig, DataConfig, TrainConfig) for f in dataclasses.fields(c)}
+    """Every setting by name, across the sections (names are unique)."""
+    return {f.name: f for c in SECTIONS.values() for f in dataclasses.fields(c)}
 
 
 def _build(cls, values: dict[str, Any]):

@@ -190,3 +190,13 @@ def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: 
     order = epoch_permutation(images.shape[0], seed=seed, epoch=epoch).to(images.device)
     for b in range(start, images.shape[0] // batch_size):
         yield images[order[b * batch_size:(b + 1) * batch_size]]
+
+
+def batch_stream(images: torch.Tensor, batch_size: int, *, seed: int, start: int = 0) -> Iterator[torch.Tensor]:
+    """Endless uint8 batches, epoch after epoch; `start` counts batches already consumed, so a
+    resumed run continues the same sequence (an iteration may take several: --d-steps)."""
+    per_epoch = images.shape[0] // batch_size
+    epoch, offset = divmod(start, per_epoch)
+    while True:
+        yield from iterate_batches(images, batch_size, seed=seed, epoch=epoch, start=offset)
+        epoch, offset = epoch + 1, 0

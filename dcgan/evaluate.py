@@ -135,6 +135,7 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     real = real_features(space, cfg.data, n)
     result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,
               "n_real": len(real), "features": space.description,
+              "generator": "ema" if "G_ema" in state else "trained",
               "metrics": score(space, real, generate_for_eval(G, n, seed, device))}
     if write:
         from .checkpoint import resolve_checkpoint

@@ -6,7 +6,12 @@ import csv
 import os
 from pathlib import Path
 
-COLUMNS = ("iteration", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2")
+# d_x, d_g_z1 (before D's step), d_g_z2 (after it) are sigmoid(D's output) averaged over the batch;
+# w_estimate is mean D(x) - mean D(G(z)) on raw outputs (the Wasserstein estimate for a critic);
+# penalty is the gradient penalty (GP or R1) added to D's loss; grad_norm_* are L2 norms of the
+# weight gradients before any clipping.
+COLUMNS = ("iteration", "epoch", "loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "w_estimate", "penalty",
+           "grad_norm_d", "grad_norm_g")
 
 
 class History(dict):
@@ -38,4 +43,5 @@ def write_evals_csv(evals: list[dict], path: Path) -> None:
 def read_history_csv(path: str | Path) -> dict[str, list]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {c: [(int if c in ("iteration", "epoch") else float)(r[c]) for r in rows] for c in COLUMNS}
+    nan = float("nan")  # columns a run from an older version did not write
+    return {c: [(int if c in ("iteration", "epoch") else float)(r.get(c, nan)) for r in rows] for c in COLUMNS}

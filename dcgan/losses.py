@@ -1,24 +1,120 @@
-"""GAN objectives on D's logits: each is a (D loss, G loss) pair of small functions."""
+"""GAN objectives on D's raw outputs, each a (D loss, G loss) pair, and D's gradient penalties.
+
+Every D loss takes (real_logits, fake_logits, real_target, fake_target); the targets are 1 and 0
+unless label smoothing or flipping changed them, and only the target-based losses (bce, minimax,
+lsgan) read them. All losses are computed in float32 whatever precision the networks ran in.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+Tensor = torch.Tensor
 
-def bce_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+
+def bce_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target: Tensor | float = 1.0,
+               fake_target: Tensor | float = 0.0) -> Tensor:
     """D maximises log D(x) + log(1 - D(G(z))): BCE with target 1 on real, 0 on fake.
 
-    Computed from logits (binary_cross_entropy_with_logits), which is stable and autocast-safe,
-    in float32 whatever precision the networks ran in.
+    Computed from logits (binary_cross_entropy_with_logits), which is stable and autocast-safe.
     """
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return (F.binary_cross_entropy_with_logits(real_logits, _target(real_target, real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, _target(fake_target, fake_logits)))
 
 
-def bce_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+def _target(t: Tensor | float, like: Tensor) -> Tensor:
+    return t.float() if isinstance(t, Tensor) else torch.full_like(like, t)
+
+
+def bce_g_loss(fake_logits: Tensor) -> Tensor:
     """Non-saturating G loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))),
     which gives G strong gradients early, when D rejects its samples easily."""
     fake_logits = fake_logits.float()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def minimax_g_loss(fake_logits: Tensor) -> Tensor:
+    """The saturating form of the original game: G minimises log(1 - D(G(z))) = -softplus(logit).
+
+    Its gradient with respect to the logit is -sigmoid(logit), which vanishes exactly when D
+    rejects G's samples confidently (logit << 0): early training, when G needs it most.
+    """
+    return -F.softplus(fake_logits.float()).mean()
+
+
+def wgan_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+    """The critic maximises E[D(x)] - E[D(G(z))], the Wasserstein estimate (targets unused)."""
+    return fake_logits.float().mean() - real_logits.float().mean()
+
+
+def wgan_g_loss(fake_logits: Tensor) -> Tensor:
+    """G maximises the critic's score of its samples (also hinge's G loss)."""
+    return -fake_logits.float().mean()
+
+
+def hinge_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+    """D pushes real scores above +1 and fake scores below -1; beyond the margin nothing is learnt."""
+    return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
+
+
+def lsgan_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target: Tensor | float = 1.0,
+                 fake_target: Tensor | float = 0.0) -> Tensor:
+    """Least squares (Mao et al. 2017): D regresses real to 1 and fake to 0, no sigmoid."""
+    return 0.5 * (((real_logits.float() - real_target) ** 2).mean()
+                  + ((fake_logits.float() - fake_target) ** 2).mean())
+
+
+def lsgan_g_loss(fake_logits: Tensor) -> Tensor:
+    return 0.5 * ((fake_logits.float() - 1) ** 2).mean()
+
+
+@dataclass(frozen=True)
+class Objective:
+    d_loss: Callable[..., Tensor]
+    g_loss: Callable[[Tensor], Tensor]
+
+
+OBJECTIVES = {
+    "bce": Objective(bce_d_loss, bce_g_loss),
+    "minimax": Objective(bce_d_loss, minimax_g_loss),
+    "wgan": Objective(wgan_d_loss, wgan_g_loss),
+    "wgan-gp": Objective(wgan_d_loss, wgan_g_loss),
+    "hinge": Objective(hinge_d_loss, wgan_g_loss),
+    "lsgan": Objective(lsgan_d_loss, lsgan_g_loss),
+}
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """Salimans et al. 2016: G matches the mean of D's intermediate features on real data,
+    a target that does not move with every D update the way fooling D does."""
+    return F.mse_loss(fake_features.float().mean(0), real_features.float().detach().mean(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# penalties on D's input gradient: each is (D, real, fake) -> scalar
+
+
+def gradient_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:
+    """WGAN-GP: weight * E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real
+    and fake images, a soft version of the 1-Lipschitz constraint that clipping enforced badly."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).float().sum(), x_hat, create_graph=True)
+    return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:
+    """R1 (Mescheder et al. 2018): weight/2 * E[||grad_x D(x)||^2] at real images only; D stops
+    pushing up the real data's score once it sits on a flat spot."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    return weight / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def no_penalty(D, real: Tensor, fake: Tensor, weight: float = 0.0) -> Tensor:
+    return torch.zeros((), device=real.device)

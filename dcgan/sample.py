@@ -12,18 +12,21 @@ from .models import Generator
 
 
 def load_generator(checkpoint: str | Path, device: str | torch.device = "cpu", *,
-                   eval_mode: bool = True) -> Generator:
-    """The generator stored in a checkpoint (or run folder), ready to sample."""
-    G = generator_from_state(load_checkpoint(checkpoint, map_location=device)).to(device)
+                   eval_mode: bool = True, ema: bool = True) -> Generator:
+    """The generator stored in a checkpoint (or run folder), ready to sample: its EMA twin when
+    the run kept one (unless `ema=False`), else the trained weights."""
+    G = generator_from_state(load_checkpoint(checkpoint, map_location=device), ema=ema).to(device)
     return G.eval() if eval_mode else G.train()
 
 
-def generator_from_state(state: dict) -> Generator:
-    """Rebuild G from a loaded checkpoint dict (its config and weights)."""
+def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
+    """Rebuild G from a loaded checkpoint dict (its config and weights; the EMA weights when
+    present and `ema`)."""
     cfg = Config.from_dict(state["config"])
-    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(state["G"]),
+    weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
+    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights),
                   image_size=cfg.data.image_size)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(weights)
     return G
 
 

@@ -4,86 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
-import threading
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint, rng_state,
                          save_checkpoint, set_rng_state)
-from .config import Config, ConfigError
-from .data import ImageDataset, iterate_batches, load_dataset, to_model_range
+from .config import Config
+from .data import ImageDataset, batch_stream, load_dataset, to_model_range
 from .history import COLUMNS, History, write_evals_csv, write_history_csv
-from .losses import bce_d_loss, bce_g_loss
+from .losses import OBJECTIVES, feature_matching_loss, gradient_penalty, no_penalty, r1_penalty
 from .models import build_models
+from .runtime import default_run_dir, resolve_device, seed_everything, stop_requests, unwrap
+from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise, noise_std
 from . import viz
 
 N_FIXED = 64  # fixed noise vectors behind every snapshot grid
 
 # Settings that define what a run *is*: a checkpoint can only be resumed under the same ones.
-RUN_DEFINING = {"model": ("nz", "ngf", "ndf"), "data": ("dataset", "image_size", "channels", "split"),
-                "train": ("batch_size", "seed")}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} was asked for but CUDA is not available here; "
-                           "use --device auto or cpu")
-    return torch.device(name)
-
-
-def default_run_dir(cfg: Config) -> Path:
-    return Path("outputs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.dataset}"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under compile/DDP wrappers: what checkpoints store."""
-    model = getattr(model, "_orig_mod", model)
-    return getattr(model, "module", model)
-
-
-@contextmanager
-def stop_requests():
-    """SIGINT/SIGTERM (and a notebook's interrupt) ask the loop to stop after the current step,
-    so the checkpoint it then writes is a whole step, never half of one."""
-    flag = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum, frame):
-        if flag.is_set():  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-        flag.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+RUN_DEFINING = {"model": ("nz", "ngf", "ndf", "d_norm", "spectral_norm", "minibatch_std"),
+                "data": ("dataset", "image_size", "channels", "split"),
+                "train": ("batch_size", "seed"), "objective": ("loss",)}
 
 
 def _check_resumable(state: dict, cfg: Config, path) -> None:
-    saved = state["config"]
+    saved = Config.from_dict(state["config"]).to_dict()  # fills settings older versions lacked
     now = cfg.to_dict()
     diffs = [f"{section}.{key}: checkpoint has {saved[section][key]!r}, this run has {now[section][key]!r}"
              for section, keys in RUN_DEFINING.items() for key in keys
@@ -98,14 +44,15 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
           on_snapshot: Callable[[int, Path, dict], None] | None = None) -> History:
     """Train a DCGAN as `config` says and return its per-iteration history.
 
-    Writes config.json, history.csv, samples/, loss.png, d_outputs.png, real_vs_fake.png,
-    progress.html and checkpoints/ under the run folder. `resume` (a run folder or checkpoint)
-    continues a run exactly; `on_snapshot(step, grid_path, history)` lets a notebook redraw.
+    Writes config.json, history.csv, samples/, loss.png, d_outputs.png, grad_norms.png,
+    real_vs_fake.png, progress.html and checkpoints/ under the run folder. `resume` (a run folder
+    or checkpoint) continues a run exactly; `on_snapshot(step, grid_path, history)` lets a
+    notebook redraw.
     """
     from tqdm.auto import tqdm
 
     cfg = config
-    tc, mc = cfg.train, cfg.model
+    tc, mc, oc = cfg.train, cfg.model, cfg.objective
     state = None
     if resume is not None:
         state = load_checkpoint(resume)
@@ -125,33 +72,52 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     seed_everything(tc.seed)
 
     data: ImageDataset = load_dataset(cfg.data, progress=tc.progress)
-    steps_per_epoch = len(data) // tc.batch_size
+    steps_per_epoch = len(data) // tc.batch_size  # batches per pass over the data
     if steps_per_epoch == 0:
         raise ValueError(f"the dataset has {len(data)} images, fewer than one batch of "
                          f"--batch-size {tc.batch_size}; lower --batch-size or add images")
-    total_steps = tc.max_steps or tc.epochs * steps_per_epoch
+    # an iteration is one G update and takes d_steps real batches (one per D update)
+    total_steps = tc.max_steps or max(1, tc.epochs * steps_per_epoch // oc.d_steps)
     images = data.images  # uint8 (N, C, S, S) on the CPU; each batch is moved and normalised
 
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels,
-                        image_size=cfg.data.image_size)
+                        image_size=cfg.data.image_size, d_norm=cfg.d_norm,
+                        spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std)
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     G.to(device, memory_format=memory_format)
     D.to(device, memory_format=memory_format)
-    opt_g = torch.optim.Adam(G.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    opt_g = _optimizer(G, oc.lr_g or tc.lr, cfg)
+    opt_d = _optimizer(D, oc.lr_d or tc.lr, cfg)
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))
     history = History({c: [] for c in COLUMNS})
-    step = 0
+    step = batches_done = 0
     if state is not None:
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         fixed_noise = state["fixed_noise"]
-        history.update({c: list(state["history"][c]) for c in COLUMNS})
+        nan = [float("nan")] * len(state["history"]["iteration"])  # columns older runs lacked
+        history.update({c: list(state["history"].get(c, nan)) for c in COLUMNS})
         step = state["iteration"]
+        batches_done = state.get("batches", step)
         set_rng_state(state["rng"])
+    ema = EMA(G, oc.ema_decay) if oc.ema_decay else None  # G's smoothed twin, for samples and scores
+    if ema is not None and state is not None and "G_ema" in state:
+        ema.shadow.load_state_dict(state["G_ema"])
+    shown = ema.shadow if ema is not None else G  # the generator behind grids and evaluations
+
+    # The objective and its penalty are chosen once; the stabilisers are no-ops when off.
+    objective = OBJECTIVES[oc.loss]
+    penalty, penalty_weight = ((gradient_penalty, oc.gp_weight) if oc.loss == "wgan-gp" else
+                               (r1_penalty, oc.r1_weight) if oc.r1_weight else (no_penalty, 0.0))
+    policy = oc.augmentations
+
+    def d_input(x: torch.Tensor, noise_level: float) -> torch.Tensor:
+        """What D sees: DiffAugment, then instance noise (both identity when off)."""
+        return instance_noise(diff_augment(x, policy), noise_level)
+
     evals: list[dict] = list(state.get("evals", [])) if state is not None else []
     fixed_noise = fixed_noise.to(device)
     history.run_dir = run_dir
@@ -165,43 +131,51 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     pending: list[torch.Tensor] = []  # per-step stats kept on the device until the next flush
+    pending_epochs: list[int] = []
 
     def flush():
         if not pending:
             return
         rows = torch.stack(pending).cpu().tolist()  # one host sync for many steps
         first = step - len(rows) + 1
-        for i, (ld, lg, dx, dgz1, dgz2) in enumerate(rows):
-            for key, value in zip(COLUMNS, (first + i, (first + i - 1) // steps_per_epoch, ld, lg,
-                                            dx, dgz1, dgz2)):
+        for i, (row, epoch) in enumerate(zip(rows, pending_epochs)):
+            for key, value in zip(COLUMNS, (first + i, epoch, *row)):
                 history[key].append(value)
         pending.clear()
+        pending_epochs.clear()
         bar.set_postfix(loss_d=f"{rows[-1][0]:.3f}", loss_g=f"{rows[-1][1]:.3f}",
                         d_x=f"{rows[-1][2]:.2f}", d_g_z=f"{rows[-1][3]:.2f}")
 
     def snapshot():
-        G.eval()  # BatchNorm uses its running statistics: the grid does not depend on a batch
+        flush()  # history.csv and the notebook's plots are current to this step
+        training = shown.training
+        shown.eval()  # BatchNorm uses its running statistics: the grid does not depend on a batch
         with torch.no_grad():
-            grid = G(fixed_noise)
-        G.train()
+            grid = shown(fixed_noise)
+        shown.train(training)
         path = viz.save_grid(grid, samples_dir / f"step_{step:07d}.png")
         write_history_csv(history, run_dir / "history.csv")
         if on_snapshot is not None:
             on_snapshot(step, path, history)
 
     def run_state():
-        return {"G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "config": cfg.to_dict(), "iteration": step, "epoch": step // steps_per_epoch,
-                "rng": rng_state(), "history": {c: list(history[c]) for c in COLUMNS},
-                "fixed_noise": fixed_noise.cpu(), "evals": list(evals)}
+        flush()  # a checkpoint holds the history up to its own step
+        out = {"G": unwrap(G).state_dict(), "D": unwrap(D).state_dict(),
+               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+               "config": cfg.to_dict(), "iteration": step, "batches": batches_done,
+               "epoch": batches_done // steps_per_epoch,
+               "rng": rng_state(), "history": {c: list(history[c]) for c in COLUMNS},
+               "fixed_noise": fixed_noise.cpu(), "evals": list(evals)}
+        if ema is not None:
+            out["G_ema"] = ema.shadow.state_dict()
+        return out
 
     def checkpoint():
         save_checkpoint(run_state(), ckpt_dir, step, keep_last=tc.keep_last)
 
     def evaluate():
         # samples from their own seeded noise, G in eval mode: the training RNG is untouched
-        fake = generate_for_eval(unwrap(G), tc.eval_n, seed=tc.seed, device=device)
+        fake = generate_for_eval(unwrap(shown), tc.eval_n, seed=tc.seed, device=device)
         row = {"iteration": step, **score(space, real_feats, fake, full=False)}
         key = f"fid_{space.tag}"
         best = min((e[key] for e in evals), default=float("inf"))
@@ -212,75 +186,94 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         bar.write(f"iteration {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                      if k != "iteration"))
 
+    batches = batch_stream(images, tc.batch_size, seed=tc.seed, start=batches_done)
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not tc.progress,
                dynamic_ncols=True, mininterval=0.5)
-    interrupted = False
     with stop_requests() as stop:
-        while step < total_steps and not interrupted:
-            epoch, start = divmod(step, steps_per_epoch)
-            for real_u8 in iterate_batches(images, tc.batch_size, seed=tc.seed, epoch=epoch, start=start):
-                real = to_model_range(real_u8.to(device, non_blocking=True))
-                real = real.contiguous(memory_format=memory_format)
+        while step < total_steps:
+            noise_level = noise_std(oc.instance_noise, step, total_steps)
+
+            # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's
+            # version of "score real high, fake low"), d_steps times on fresh real batches
+            for _ in range(oc.d_steps):
+                real = to_model_range(next(batches).to(device, non_blocking=True))
+                real = real.contiguous(memory_format=memory_format)  # (b, nc, S, S)
+                batches_done += 1
                 b = real.shape[0]
-
-                # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
                 noise = torch.randn(b, mc.nz, 1, 1, device=device)
-                fake = G(noise)  # (b, nc, S, S)
+                fake = G(noise)  # (b, nc, S, S); the last one is reused by G's step
+                real_in, fake_in = d_input(real, noise_level), d_input(fake.detach(), noise_level)
                 opt_d.zero_grad(set_to_none=True)
-                real_logits = D(real)  # (b,)
-                fake_logits = D(fake.detach())  # detached: this step must not move G
-                loss_d = bce_d_loss(real_logits, fake_logits)
-                loss_d.backward()
+                real_logits, real_features = D(real_in, with_features=True)  # (b,), (b, w, 4, 4)
+                fake_logits = D(fake_in)  # detached input: this step must not move G
+                real_target, fake_target = d_targets(b, smoothing=oc.label_smoothing, flip=oc.label_flip,
+                                                     device=device)
+                loss_d = objective.d_loss(real_logits, fake_logits, real_target, fake_target)
+                d_penalty = penalty(D, real_in, fake_in, penalty_weight)
+                (loss_d + d_penalty).backward()
+                grad_norm_d = grad_norm_(D.parameters(), oc.grad_clip)
                 opt_d.step()
+                if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
+                    clip_weights_(D, oc.clip_value)
 
-                # (2) Update G: maximise log D(G(z)), judged by the D just updated.
-                # D is frozen for this pass: gradients still flow through it to G, but the
-                # weight gradients of D's layers (thrown away by the tutorial) are never computed.
-                opt_g.zero_grad(set_to_none=True)
-                D.requires_grad_(False)
-                fake_logits_after = D(fake)
-                loss_g = bce_g_loss(fake_logits_after)
-                loss_g.backward()
-                D.requires_grad_(True)
-                opt_g.step()
+            # (2) Update G: maximise log D(G(z)), judged by the D just updated.
+            # D is frozen for this pass: gradients still flow through it to G, but the
+            # weight gradients of D's layers (thrown away by the tutorial) are never computed.
+            opt_g.zero_grad(set_to_none=True)
+            D.requires_grad_(False)
+            fake_logits_after, fake_features = D(d_input(fake, noise_level), with_features=True)
+            if oc.feature_matching:  # match D's mean features on the last real batch instead
+                loss_g = feature_matching_loss(real_features, fake_features)
+            else:
+                loss_g = objective.g_loss(fake_logits_after)
+            loss_g.backward()
+            D.requires_grad_(True)
+            grad_norm_g = grad_norm_(G.parameters(), oc.grad_clip)
+            opt_g.step()
+            if ema is not None:
+                ema.update(G, step)
 
-                # (3) Log, snapshot, checkpoint; stats stay on the device until a flush
-                with torch.no_grad():
-                    pending.append(torch.stack([
-                        loss_d.detach(), loss_g.detach(), torch.sigmoid(real_logits).mean(),
-                        torch.sigmoid(fake_logits).mean(), torch.sigmoid(fake_logits_after).mean()]))
-                step += 1
-                bar.update(1)
-                last = step >= total_steps
-                if step % tc.log_every == 0 or last or stop.is_set():
-                    flush()
-                if step % tc.snapshot_every == 0 or last:
-                    snapshot()
-                if tc.eval_every and (step % tc.eval_every == 0 or last):
-                    evaluate()
-                if step % tc.checkpoint_every == 0 or last or stop.is_set():
-                    checkpoint()
-                if last:
-                    break
-                if stop.is_set():
-                    interrupted = True
-                    break
+            # (3) Log, snapshot, checkpoint; stats stay on the device until a flush
+            with torch.no_grad():
+                pending.append(torch.stack([
+                    loss_d.detach().float(), loss_g.detach().float(),
+                    torch.sigmoid(real_logits.float()).mean(), torch.sigmoid(fake_logits.float()).mean(),
+                    torch.sigmoid(fake_logits_after.float()).mean(),
+                    real_logits.float().mean() - fake_logits.float().mean(), d_penalty.detach().float(),
+                    grad_norm_d.float().to(device), grad_norm_g.float().to(device)]))
+                pending_epochs.append((batches_done - 1) // steps_per_epoch)
+            step += 1
+            bar.update(1)
+            last = step >= total_steps
+            if step % tc.log_every == 0 or last or stop.is_set():
+                flush()
+            if step % tc.snapshot_every == 0 or last:
+                snapshot()
+            if tc.eval_every and (step % tc.eval_every == 0 or last):
+                evaluate()
+            if step % tc.checkpoint_every == 0 or last or stop.is_set():
+                checkpoint()
+            if stop.is_set():
+                break
     bar.close()
+    interrupted = step < total_steps
 
     # Final pictures of the run
     write_history_csv(history, run_dir / "history.csv")
     if history["iteration"]:
         viz.plot_losses(history, run_dir / "loss.png")
         viz.plot_d_outputs(history, run_dir / "d_outputs.png")
+        viz.plot_grad_norms(history, run_dir / "grad_norms.png")
     frames = sorted(samples_dir.glob("step_*.png"))
     if frames:
         viz.animation_html(frames, run_dir / "progress.html",
                            titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(tc.seed))[:N_FIXED]
-    G.eval()
+    training = shown.training
+    shown.eval()
     with torch.no_grad():
-        final = G(fixed_noise).cpu()
-    G.train()
+        final = shown(fixed_noise).cpu()
+    shown.train(training)
     viz.plot_real_vs_fake(to_model_range(images[order]), final, run_dir / "real_vs_fake.png")
     if interrupted:
         print(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
@@ -289,3 +282,9 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         print(f"done: {step} iterations. Outputs in {run_dir}/ (samples/, loss.png, progress.html, "
               f"real_vs_fake.png, checkpoints/last.pt)")
     return history
+
+
+def _optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    if cfg.objective.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
+        return torch.optim.RMSprop(model.parameters(), lr=lr)
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2))

@@ -87,6 +87,29 @@ def plot_d_outputs(history: dict[str, list], path=None, window: int = 25):
     return _save(fig, path)
 
 
+def plot_grad_norms(history: dict[str, list], path=None, window: int = 25):
+    """Gradient norms of G's and D's weights on a log scale, with the penalty and the logit gap
+    (the Wasserstein estimate for a critic): vanishing or exploding gradients show here."""
+    fig = _figure(10.0, 4.0)
+    ax, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    it = history["iteration"]
+    for key, label, colour in (("grad_norm_d", "D", "tab:blue"), ("grad_norm_g", "G", "tab:orange")):
+        v = np.maximum(np.asarray(history[key], dtype=np.float64), 1e-12)
+        ax.plot(it, v, color=colour, alpha=0.25, linewidth=0.8)
+        ax.plot(it, smooth(v, window), color=colour, label=f"{label} (avg of {window})")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_title("gradient norm of the weights")
+    ax.legend()
+    ax2.plot(it, smooth(history["w_estimate"], window), label="mean D(x) - mean D(G(z)) (raw outputs)")
+    if any(v != 0 for v in history["penalty"]):
+        ax2.plot(it, smooth(history["penalty"], window), label="gradient penalty")
+    ax2.set_xlabel("iteration")
+    ax2.set_title("critic gap and penalty")
+    ax2.legend()
+    return _save(fig, path)
+
+
 def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: int = 8):
     fig = _figure(12, 6)
     for i, (images, title) in enumerate(((real, "Real images"), (fake, "Fake images"))):

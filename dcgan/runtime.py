@@ -1,0 +1,66 @@
+"""The run's environment: device choice, seeding, interrupt handling, unwrapping wrapped models."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Config, ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for but CUDA is not available here; "
+                           "use --device auto or cpu")
+    return torch.device(name)
+
+
+def default_run_dir(cfg: Config) -> Path:
+    return Path("outputs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.data.dataset}"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under compile/DDP wrappers: what checkpoints store."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+@contextmanager
+def stop_requests():
+    """SIGINT/SIGTERM (and a notebook's interrupt) ask the loop to stop after the current step,
+    so the checkpoint it then writes is a whole step, never half of one."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,245 @@
+"""Objectives, penalties and stabilisers: hand-computed values, signs, and short real runs."""
+
+import math
+import os
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+from dcgan import stabilisers
+from dcgan.checkpoint import load_checkpoint
+from dcgan.cli import build_parser
+from dcgan.config import LOSSES, Config, ConfigError
+from dcgan.losses import OBJECTIVES, bce_g_loss, gradient_penalty, minimax_g_loss, r1_penalty
+from dcgan.models import Discriminator
+from dcgan.stabilisers import EMA, d_targets, diff_augment
+from dcgan.train import train
+
+from conftest import tiny_config
+
+
+class LinearCritic(nn.Module):
+    """D(x) = w . x + b: its input gradient is w everywhere, so the penalties are known exactly."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        return (x.flatten(1) * self.w).sum(1) + 0.3
+
+
+def test_gradient_penalty_by_hand():
+    torch.manual_seed(0)
+    w = torch.randn(1 * 4 * 4) * 0.5
+    D = LinearCritic(w)
+    real, fake = torch.randn(6, 1, 4, 4), torch.randn(6, 1, 4, 4)
+    expected = 10 * (w.norm() - 1) ** 2  # the same at every interpolate
+    assert torch.allclose(gradient_penalty(D, real, fake, 10.0), expected, rtol=1e-5)
+    assert torch.allclose(r1_penalty(D, real, fake, 4.0), 4.0 / 2 * w.norm() ** 2, rtol=1e-5)
+    # the penalty is differentiable in D's weights: d/dw 10 (|w| - 1)^2 = 20 (|w| - 1) w / |w|
+    gradient_penalty(D, real, fake, 10.0).backward()
+    assert torch.allclose(D.w.grad, 20 * (w.norm() - 1) * w / w.norm(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_objective_signs(loss):
+    obj = OBJECTIVES[loss]
+    # LSGAN regresses to the targets 1 and 0 themselves; the others score on an open scale
+    h, l, m = (1.0, 0.0, 0.5) if loss == "lsgan" else (3.0, -3.0, 0.0)
+    high, low, zero = torch.full((8,), h), torch.full((8,), l), torch.full((8,), m)
+    # D's loss is lower when it scores real high and fake low than when it cannot tell them apart,
+    # and lower still than when it has them the wrong way round
+    separated, confused, wrong = obj.d_loss(high, low), obj.d_loss(zero, zero), obj.d_loss(low, high)
+    assert separated < confused < wrong
+    # G's loss is lower when D is fooled (scores fakes high)
+    assert obj.g_loss(high) < obj.g_loss(zero) < obj.g_loss(low)
+    # and descending G's loss raises D's score of the fakes
+    logits = zero.clone().requires_grad_(True)
+    obj.g_loss(logits).backward()
+    assert (logits.grad < 0).all()
+
+
+def test_minimax_gradient_vanishes_where_d_rejects_fakes():
+    rejected = torch.full((8,), -6.0, requires_grad=True)
+    minimax_g_loss(rejected).backward()
+    saturating = rejected.grad.abs().mean()
+    rejected.grad = None
+    bce_g_loss(rejected).backward()
+    non_saturating = rejected.grad.abs().mean()
+    assert saturating < 0.01 * non_saturating
+
+
+def test_label_targets():
+    assert d_targets(4, smoothing=0.1, flip=0.0, device="cpu") == (0.9, 0.0)
+    torch.manual_seed(0)
+    real_t, fake_t = d_targets(20000, smoothing=0.0, flip=0.1, device="cpu")
+    assert set(real_t.unique().tolist()) == {0.0, 1.0} and set(fake_t.unique().tolist()) == {0.0, 1.0}
+    assert abs((real_t == 0).float().mean().item() - 0.1) < 0.01
+    assert abs((fake_t == 1).float().mean().item() - 0.1) < 0.01
+
+
+def test_ema_arithmetic():
+    g = nn.Linear(3, 2)
+    ema = EMA(g, decay=0.9)
+    before = ema.shadow.weight.detach().clone()
+    with torch.no_grad():
+        g.weight.add_(1.0)
+    ema.update(g, step=1000)  # past the warm-up: d = 0.9
+    assert torch.allclose(ema.shadow.weight, 0.9 * before + 0.1 * g.weight)
+    ema.update(g, step=0)  # warm-up: d = min(0.9, 1/10) = 0.1
+    expected = 0.1 * (0.9 * before + 0.1 * g.weight) + 0.9 * g.weight
+    assert torch.allclose(ema.shadow.weight, expected)
+    assert not any(p.requires_grad for p in ema.shadow.parameters())
+
+
+def test_spectral_norm_keeps_top_singular_value_near_one():
+    torch.manual_seed(0)
+    D = Discriminator(ndf=8, nc=1, image_size=32, spectral_norm=True)
+    for m in D.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.parametrizations.weight.original, 0, 1.0)  # far from norm 1 to start
+    x = torch.randn(4, 1, 32, 32)
+    for _ in range(30):  # power iteration advances one step per training-mode forward
+        D(x)
+    D.eval()
+    for m in D.modules():
+        if isinstance(m, nn.Conv2d):
+            sigma = torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)
+            assert abs(sigma.item() - 1) < 0.05
+
+
+def test_diffaugment_shapes_and_ranges():
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 32, 32) * 2 - 1
+    for policy in (["translation"], ["cutout"], ["translation", "cutout"]):
+        y = diff_augment(x, policy)
+        assert y.shape == x.shape
+        # moving and masking pixels only ever produce pixels of x or zeros (mid-grey)
+        assert y.min() >= x.min() and y.max() <= x.max()
+        assert not torch.equal(y, x)
+    cut = diff_augment(x, ["cutout"])
+    # a half-side square is a quarter of the image, less where it hangs off the edge
+    assert 0.15 < (cut == 0).float().mean() <= 0.25
+    y = diff_augment(x, ["color"])
+    assert y.shape == x.shape and y.abs().max() < 5
+    assert diff_augment(x, []) is x
+    # differentiable: G gets gradients through the augmentation
+    z = x.clone().requires_grad_(True)
+    diff_augment(z, ["color", "translation", "cutout"]).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_diffaugment_applies_to_real_and_fake(fmnist_root, tmp_path, monkeypatch):
+    seen = []
+
+    def spy(name, fn):
+        def wrapped(x):
+            seen.append((name, x.requires_grad))
+            return fn(x)
+        return wrapped
+
+    for name, fn in list(stabilisers.AUGMENT_FUNCTIONS.items()):
+        monkeypatch.setitem(stabilisers.AUGMENT_FUNCTIONS, name, spy(name, fn))
+    train(tiny_config(fmnist_root, tmp_path / "r", max_steps=2, diffaug="translation,cutout"))
+    # each iteration: real and detached fake for D, then the fake (with G's graph) for G
+    assert [n for n, _ in seen] == ["translation", "cutout"] * 6
+    assert [g for n, g in seen if n == "translation"] == [False, False, True] * 2
+
+
+def test_wgan_clipping_bounds_weights(fmnist_root, tmp_path):
+    train(tiny_config(fmnist_root, tmp_path / "w", max_steps=3, loss="wgan"))
+    state = load_checkpoint(tmp_path / "w")
+    assert max(v.abs().max().item() for k, v in state["D"].items() if v.is_floating_point()
+               and "running" not in k) <= 0.01 + 1e-7
+
+
+VARIANTS = {
+    **{loss: {"loss": loss} for loss in LOSSES},
+    "spectral-norm": {"spectral_norm": True},
+    "label-smoothing": {"label_smoothing": 0.1},
+    "label-flip": {"label_flip": 0.05},
+    "instance-noise": {"instance_noise": 0.1},
+    "ema": {"ema_decay": 0.99},
+    "diffaug": {"diffaug": "color,translation,cutout"},
+    "ttur": {"lr_d": 4e-4, "lr_g": 1e-4},
+    "r1": {"r1_weight": 1.0},
+    "minibatch-std": {"minibatch_std": True},
+    "feature-matching": {"feature_matching": True},
+    "grad-clip": {"grad_clip": 1.0},
+    "d-steps": {"d_steps": 2},
+    "instance-norm-critic": {"loss": "wgan-gp", "d_norm": "instance"},
+    "hinge-sn-r1": {"loss": "hinge", "spectral_norm": True, "d_norm": "none", "r1_weight": 0.5},
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_setting_trains_checkpoints_and_resumes_exactly(name, fmnist_root, tmp_path):
+    settings = dict(VARIANTS[name], deterministic=True, snapshot_every=4, checkpoint_every=4)
+    straight = train(tiny_config(fmnist_root, tmp_path / "a", max_steps=7, **settings))
+    for key in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "w_estimate", "penalty"):
+        assert all(math.isfinite(v) for v in straight[key]), key
+    # interrupted by a real SIGINT at iteration 4 (annealed settings depend on the planned length)
+    def interrupt(step, path, history):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = train(tiny_config(fmnist_root, tmp_path / "b", max_steps=7, **settings), on_snapshot=interrupt)
+    assert stopped["iteration"][-1] == 4 and load_checkpoint(tmp_path / "b")["iteration"] == 4
+    resumed = train(tiny_config(fmnist_root, tmp_path / "b", max_steps=7, **settings), resume=tmp_path / "b")
+    assert resumed == straight
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for part in ("G", "D") + (("G_ema",) if "ema_decay" in settings else ()):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    # the checkpoint remembers the choice
+    cfg = Config.from_dict(a["config"])
+    for key, value in VARIANTS[name].items():
+        section = next(s for s in ("model", "objective") if hasattr(getattr(cfg, s), key))
+        assert getattr(getattr(cfg, section), key) == value
+
+
+def test_presets_and_validation():
+    gp = Config.from_flat(loss="wgan-gp")
+    assert (gp.objective.d_steps, gp.train.beta1, gp.train.beta2, gp.d_norm) == (5, 0.5, 0.9, "layer")
+    assert Config.from_flat(loss="wgan-gp", d_steps=3).objective.d_steps == 3  # explicit wins
+    w = Config.from_flat(loss="wgan")
+    assert (w.objective.optimizer, w.train.lr, w.objective.d_steps) == ("rmsprop", 5e-5, 5)
+    classic = Config.from_flat(recipe="classic")
+    assert classic == Config()
+    with pytest.raises(ConfigError, match="BatchNorm"):
+        Config.from_flat(loss="wgan-gp", d_norm="batch")
+    with pytest.raises(ConfigError, match="choose one of bce, minimax, wgan, wgan-gp, hinge, lsgan"):
+        Config.from_flat(loss="wasserstein")
+    with pytest.raises(ConfigError, match="only bce, minimax, lsgan"):
+        Config.from_flat(loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="unknown \\['blur'\\]"):
+        Config.from_flat(diffaug="color,blur")
+    with pytest.raises(ConfigError, match="--recipe 'fancy' is not known"):
+        Config.from_flat(recipe="fancy")
+
+
+def test_cli_flags_round_trip(fmnist_root, tmp_path):
+    from dcgan.cli import main
+
+    out = tmp_path / "cli"
+    args = ["train", "--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16",
+            "--ngf", "8", "--ndf", "8", "--batch-size", "32", "--max-steps", "3", "--out", str(out),
+            "--no-progress", "--no-download", "--loss", "hinge", "--n-critic", "2", "--spectral-norm",
+            "--minibatch-std", "--ema-decay", "0.99", "--diffaug", "translation", "--lr-d", "0.0004",
+            "--r1-weight", "0.5", "--grad-clip", "5", "--instance-noise", "0.05", "--recipe", "classic"]
+    assert main(args) == 0
+    saved = Config.from_dict(load_checkpoint(out)["config"])
+    assert (saved.objective.loss, saved.objective.d_steps, saved.model.spectral_norm,
+            saved.model.minibatch_std, saved.objective.ema_decay, saved.objective.diffaug,
+            saved.objective.lr_d, saved.objective.r1_weight, saved.objective.grad_clip,
+            saved.objective.instance_noise) == ("hinge", 2, True, True, 0.99, "translation", 4e-4, 0.5,
+                                                5.0, 0.05)
+    parsed = build_parser().parse_args(["train", "--n-critic", "5"])
+    assert parsed.d_steps == 5
+    # resuming keeps the checkpoint's objective without repeating the flags
+    assert main(["train", "--resume", str(out), "--max-steps", "4", "--no-progress"]) == 0
+    assert Config.from_dict(load_checkpoint(out)["config"]) .objective == saved.objective
+    assert (out / "grad_norms.png").is_file()

@@ -61,8 +61,6 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         Path(resume).parent.parent if resume and Path(resume).is_file() else
         Path(resume) if resume else default_run_dir(cfg))
     samples_dir, ckpt_dir = run_dir / "samples", run_dir / "checkpoints"
-    for d in (samples_dir, ckpt_dir):
-        d.mkdir(parents=True, exist_ok=True)
 
     device = resolve_device(tc.device)
     if tc.deterministic:
@@ -79,6 +77,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     # an iteration is one G update and takes d_steps real batches (one per D update)
     total_steps = tc.max_steps or max(1, tc.epochs * steps_per_epoch // oc.d_steps)
     images = data.images  # uint8 (N, C, S, S) on the CPU; each batch is moved and normalised
+    for d in (samples_dir, ckpt_dir):  # only once the data is known to be there
+        d.mkdir(parents=True, exist_ok=True)
 
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels,
                         image_size=cfg.data.image_size, d_norm=cfg.d_norm,

@@ -56,7 +56,9 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     r = dcgan("train", "--image-size", 48, "--max-steps", 1)
     assert r.returncode == 2 and "--image-size must be a power of two" in r.stderr
     assert "Traceback" not in r.stderr
-    r = dcgan("train", "--dataset", "cifar10", "--data-root", tmp_path, "--no-download", "--max-steps", 1)
+    r = dcgan("train", "--dataset", "cifar10", "--data-root", tmp_path, "--no-download", "--max-steps", 1,
+              "--out", tmp_path / "run")
     assert r.returncode == 2 and "was not found" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # a failed start leaves no empty run folder behind
     r = dcgan("sample", tmp_path / "nothing.pt")
     assert r.returncode == 2 and "no checkpoint at" in r.stderr

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO
 
@@ -103,3 +104,21 @@ def test_evaluate_notebook(trained_run, fmnist_root, tmp_path):
     assert "fid_fmnist_cnn" in text and "real-vs-real floor" in text
     assert (run / "metrics.json").is_file()
     assert images_in(nb) >= 2
+
+
+def test_objectives_notebook(fmnist_root, tmp_path):
+    out = tmp_path / "objectives"
+    variants = {"classic": {}, "wgan-gp": {"loss": "wgan-gp"},
+                "hinge + sn + ema": {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.99}}
+    nb = execute("05_objectives.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
+                 batch_size=32, epochs=0, max_steps=6, eval_n=200, classifier=str(tmp_path / "cls.pt"),
+                 classifier_epochs=1, out_root=str(out), variants=variants)
+    text = text_of(nb)
+    assert "fid_fmnist_cnn" in text and "vs classic" in text
+    assert images_in(nb) >= 7  # grids, four rows of panels, early gradients, FID bars
+    # the notebook's parameters reach each run's config (and so its checkpoint)
+    gp = json.loads((out / "wgan-gp" / "config.json").read_text())
+    assert gp["objective"]["loss"] == "wgan-gp" and gp["objective"]["d_steps"] == 5
+    combo = json.loads((out / "hinge-sn-ema" / "config.json").read_text())
+    assert combo["model"]["spectral_norm"] and combo["objective"]["ema_decay"] == 0.99
+    assert "G_ema" in torch.load(out / "hinge-sn-ema" / "checkpoints" / "last.pt", weights_only=True)

@@ -59,6 +59,12 @@ HELP = {
     "optimizer": "adam or rmsprop",
     "grad_clip": "clip G's and D's gradient norms to this; 0: off",
     "feature_matching": "G matches D's mean features on real data instead of fooling D",
+    "condition": "none, class (the dataset's labels) or attrs (multi-hot tags)",
+    "d_condition": "how D reads the condition: projection (Miyato & Koyama) or concat (an input channel)",
+    "embed_dim": "length of G's condition embedding",
+    "attrs_file": "tags for --condition attrs: CSV with a filename column and 0/1 tag columns "
+                  "(CelebA: list_attr_celeba.txt is found by itself)",
+    "mismatch_weight": "matching-aware D: weight of real images with wrong conditions, labelled fake",
 }
 ALIASES = {"d_steps": ["--n-critic"]}
 
@@ -105,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p_sample.add_argument("--nrow", type=int, default=8, help="images per grid row (default: 8)")
     p_sample.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p_sample.add_argument("--class", dest="class_", default=None, metavar="CLASS",
+                          help="class-conditional models: the class, by index or name")
+    p_sample.add_argument("--per-class", type=int, default=0, metavar="K",
+                          help="class-conditional models: a grid with K samples per class, one labelled "
+                               "row per class")
+    p_sample.add_argument("--attrs", default=None, metavar="TAG,TAG",
+                          help="attribute-conditional models: the tags to switch on (the rest are off)")
     p_sample.add_argument("--no-ema", action="store_true",
                           help="sample the trained G even when the run kept an EMA generator")
     p_sample.add_argument("--train-mode", action="store_true",
@@ -205,15 +218,40 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .sample import generate, load_generator, write_image_files
+    from .conditions import attrs_vector, class_index
+    from .sample import generate, load_generator, per_class_grid, write_image_files
     from .runtime import resolve_device
-    from .viz import save_grid
+    from .viz import save_grid, save_labelled_grid
 
     if args.n <= 0:
         raise ConfigError(f"--n must be a positive number of images, got {args.n}")
     device = resolve_device(args.device)
     G = load_generator(args.checkpoint, device, eval_mode=not args.train_mode, ema=not args.no_ema)
-    images = generate(G, args.n, seed=args.seed)
+    asked = [flag for flag, v in (("--class", args.class_), ("--per-class", args.per_class),
+                                  ("--attrs", args.attrs)) if v]
+    if asked and not G.n_cond:
+        raise ConfigError(f"{' and '.join(asked)} need a conditional model; {args.checkpoint} was trained "
+                          "without --condition")
+    if len(asked) > 1:
+        raise ConfigError(f"give one of --class, --per-class, --attrs, not {' and '.join(asked)}")
+    if (args.class_ or args.per_class) and G.condition != "class":
+        raise ConfigError(f"{asked[0]} is for class-conditional models; this one is conditioned on tags: "
+                          f"use --attrs with some of {', '.join(G.cond_names)}")
+    if args.attrs and G.condition != "attrs":
+        raise ConfigError(f"--attrs is for attribute-conditional models; this one is conditioned on classes: "
+                          f"use --class or --per-class ({', '.join(G.cond_names)})")
+    if args.per_class:
+        out = Path(args.out)
+        images = per_class_grid(G, args.per_class, seed=args.seed)
+        save_labelled_grid(images, G.cond_names, out)
+        print(f"wrote a grid of {args.per_class} samples for each of {G.n_cond} classes to {out}")
+        return 0
+    cond = None
+    if args.class_ is not None:
+        cond = torch_eye_row(G.n_cond, class_index(args.class_, G.cond_names))
+    elif args.attrs is not None:
+        cond = attrs_vector(args.attrs, G.cond_names)
+    images = generate(G, args.n, seed=args.seed, cond=cond)
     out = Path(args.out)
     if args.out.endswith(("/", "\\")) or out.is_dir() or not out.suffix:
         write_image_files(images, out)
@@ -224,15 +262,22 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def torch_eye_row(k: int, i: int):
+    import torch
+
+    return torch.eye(k)[i]
+
+
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
+    from .conditions import ConditionError
     from .features import InceptionUnavailable
     from .sources import DatasetNotFound
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ConfigError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
+    except (ConfigError, ConditionError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
             ValueError) as e:
         # Errors a person can act on: the message, not a traceback
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ LOSSES = ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan")
 D_NORMS = ("auto", "batch", "layer", "instance", "none")
 AUGMENTS = ("color", "translation", "cutout")
 OPTIMIZERS = ("adam", "rmsprop")
+CONDITIONS = ("none", "class", "attrs")
 TARGET_LOSSES = ("bce", "minimax", "lsgan")  # losses with real/fake targets to smooth or flip
 
 
@@ -38,6 +39,9 @@ class ModelConfig:
     d_norm: str = "auto"  # D's normalisation; auto: batch, or layer for wgan-gp (BN breaks the penalty)
     spectral_norm: bool = False  # spectral normalisation of D's convolutions (Miyato et al. 2018)
     minibatch_std: bool = False  # D sees the batch's feature spread: a signal against mode collapse
+    condition: str = "none"  # none, class (the dataset's labels) or attrs (multi-hot tags)
+    d_condition: str = "projection"  # how D reads the condition: projection head or concat (input map)
+    embed_dim: int = 64  # length of G's condition embedding (concatenated to z, drives conditional BN)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -46,6 +50,12 @@ class ModelConfig:
                    f"--{name} must be a positive integer, got {value!r}")
         _check(self.d_norm in D_NORMS,
                f"--d-norm {self.d_norm!r} is not known; choose one of {', '.join(D_NORMS)}")
+        _check(self.condition in CONDITIONS,
+               f"--condition {self.condition!r} is not known; choose one of {', '.join(CONDITIONS)}")
+        _check(self.d_condition in ("projection", "concat"),
+               f"--d-condition must be projection or concat, got {self.d_condition!r}")
+        _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
+               f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
 
 
 @dataclass
@@ -59,6 +69,7 @@ class DataConfig:
     split: str = "train"
     folder: str = ""  # the image folder, for --dataset folder
     download: bool = True  # try torchvision's download when no local copy is found
+    attrs_file: str = ""  # tags for --condition attrs: a CSV (filename + 0/1 columns); celeba: its own list
 
     def __post_init__(self):
         _check(self.dataset in DATASETS,
@@ -149,6 +160,7 @@ class ObjectiveConfig:
     optimizer: str = "adam"  # adam, or rmsprop (the original WGAN's)
     grad_clip: float = 0.0  # clip G's and D's gradient norms to this; 0: off
     feature_matching: bool = False  # G matches D's mean features on real data instead of fooling D
+    mismatch_weight: float = 0.0  # matching-aware D: weight of (real image, wrong condition) as fake
 
     def __post_init__(self):
         _check(self.loss in LOSSES, f"--loss {self.loss!r} is not known; choose one of {', '.join(LOSSES)}")
@@ -175,6 +187,8 @@ class ObjectiveConfig:
             _check(self.loss in TARGET_LOSSES,
                    f"--label-smoothing and --label-flip change D's targets, which only "
                    f"{', '.join(TARGET_LOSSES)} have; --loss {self.loss} has none")
+        _check(isinstance(self.mismatch_weight, (int, float)) and self.mismatch_weight >= 0,
+               f"--mismatch-weight must be >= 0, got {self.mismatch_weight!r}")
         _check(not (self.r1_weight and self.loss in ("wgan", "wgan-gp")),
                f"--r1-weight is for bce, minimax, hinge and lsgan; --loss {self.loss} has its own "
                "Lipschitz constraint (set --r1-weight 0)")
@@ -206,6 +220,13 @@ class Config:
 
     def __post_init__(self):
         loss, norm = self.objective.loss, self.model.d_norm
+        _check(not (self.objective.mismatch_weight and self.model.condition == "none"),
+               "--mismatch-weight needs a conditional model: set --condition class or attrs")
+        _check(self.model.condition != "attrs" or self.data.dataset == "celeba" or self.data.attrs_file,
+               "--condition attrs needs tags: --dataset celeba (list_attr_celeba.txt) or "
+               "--attrs-file CSV (a filename column and one 0/1 column per tag)")
+        _check(self.model.condition != "class" or self.data.dataset != "celeba",
+               "CelebA has no class labels: use --condition attrs")
         _check(not (loss == "wgan-gp" and norm == "batch"),
                "--loss wgan-gp penalises each sample's gradient, which BatchNorm mixes across the "
                "batch: use --d-norm layer (the paper's), instance, none or auto")

@@ -16,7 +16,7 @@ from .checkpoint import atomic_torch_save
 from .config import DataConfig
 from .sources import RawDataset, load_raw
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the kept files' names, to align attribute tags
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ImageDataset:
     source: str = ""  # where the raw files were found
     cache_path: str = ""
     skipped: list[str] = field(default_factory=list)  # files that could not be decoded
+    files: list[str] = field(default_factory=list)  # each image's file, relative to `source` (folders)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -145,17 +146,19 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
             if blob.get("version") == CACHE_VERSION and (cfg.dataset != "folder"
                                                          or blob.get("n_files") == _count_files(cfg)):
                 return ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
-                                    blob["source"], str(path), list(blob["skipped"]))
+                                    blob["source"], str(path), list(blob["skipped"]), list(blob["files"]))
         except Exception as e:  # a damaged cache is rebuilt, never trusted
             warnings.warn(f"cache {path} is unreadable ({e}); rebuilding it")
 
     raw = load_raw(cfg.dataset, cfg.data_root, cfg.split, folder=cfg.folder, download=cfg.download)
     skipped: list[str] = []
+    files: list[str] = []
     labels = None if raw.labels is None else torch.from_numpy(raw.labels)
     if raw.arrays is not None:
         images = _resize_arrays(raw.arrays, cfg.image_size, channels)
     else:
         images, keep, skipped = _decode_files(raw, cfg.image_size, channels, progress)
+        files = [_relative(raw.files[i], raw.source) for i in keep]
         if labels is not None:
             labels = labels[keep]
         if skipped:
@@ -163,9 +166,16 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
                           f"decoded, e.g. {skipped[0]}")
     blob = {"version": CACHE_VERSION, "images": images.contiguous(), "labels": labels,
             "classes": raw.classes, "source": raw.source, "skipped": skipped,
-            "n_files": len(raw.files)}
+            "n_files": len(raw.files), "files": files}
     atomic_torch_save(blob, path)  # a cache is never left half-written
-    return ImageDataset(images, labels, raw.classes, raw.source, str(path), skipped)
+    return ImageDataset(images, labels, raw.classes, raw.source, str(path), skipped, files)
+
+
+def _relative(path: Path, source: str) -> str:
+    try:
+        return Path(path).relative_to(source).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def _count_files(cfg: DataConfig) -> int:
@@ -192,11 +202,14 @@ def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: 
         yield images[order[b * batch_size:(b + 1) * batch_size]]
 
 
-def batch_stream(images: torch.Tensor, batch_size: int, *, seed: int, start: int = 0) -> Iterator[torch.Tensor]:
-    """Endless uint8 batches, epoch after epoch; `start` counts batches already consumed, so a
-    resumed run continues the same sequence (an iteration may take several: --d-steps)."""
-    per_epoch = images.shape[0] // batch_size
+def batch_stream(n: int, batch_size: int, *, seed: int, start: int = 0) -> Iterator[torch.Tensor]:
+    """Endless index batches into a dataset of n items, epoch after epoch (the same order as
+    iterate_batches); `start` counts batches already consumed, so a resumed run continues the
+    same sequence (an iteration may take several: --d-steps)."""
+    per_epoch = n // batch_size
     epoch, offset = divmod(start, per_epoch)
     while True:
-        yield from iterate_batches(images, batch_size, seed=seed, epoch=epoch, start=offset)
+        order = epoch_permutation(n, seed=seed, epoch=epoch)
+        for b in range(offset, per_epoch):
+            yield order[b * batch_size:(b + 1) * batch_size]
         epoch, offset = epoch + 1, 0

@@ -81,38 +81,61 @@ def embed_all(space: FeatureSpace, images: torch.Tensor, batch_size: int = 500):
 
 
 def real_features(space: FeatureSpace, data: DataConfig, n: int, *, progress: bool = False,
-                  seed: int = 0) -> torch.Tensor:
-    """Features of n real images (a fixed random subset), cached per dataset/split/size/extractor."""
+                  seed: int = 0, with_labels: bool = False):
+    """Features of n real images (a fixed random subset), cached per dataset/split/size/extractor;
+    with `with_labels`, also their class labels (None for unlabelled data)."""
     ds = load_dataset(data, progress=progress)
     n = min(n, len(ds))
     path = (Path(data.data_root) / "cache" / "features" /
             f"{data.dataset}-{data.split}-{data.image_size}px-{ds.channels}ch-{space.cache_id}-n{n}-s{seed}.pt")
-    if path.is_file():
-        return torch.load(path, weights_only=True)["features"]
-    idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-    feats, _ = embed_all(space, ds.images[idx])
-    atomic_torch_save({"features": feats}, path)
-    return feats
+    blob = torch.load(path, weights_only=True) if path.is_file() else {}
+    if "labels" not in blob:  # absent, or written before labels were kept
+        idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
+        feats, _ = embed_all(space, ds.images[idx])
+        blob = {"features": feats, "labels": ds.labels[idx] if ds.labels is not None else None}
+        atomic_torch_save(blob, path)
+    return (blob["features"], blob["labels"]) if with_labels else blob["features"]
 
 
 @torch.no_grad()
-def generate_for_eval(G: Generator, n: int, seed: int, device, batch_size: int = 500) -> torch.Tensor:
+def generate_for_eval(G: Generator, n: int, seed: int, device, batch_size: int = 500,
+                      cond: torch.Tensor | None = None) -> torch.Tensor:
+    """n samples with G in eval mode (classes in turn for a class-conditional G)."""
+    from .sample import generate
+
     was_training = G.training
     G.eval()
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, G.nz, 1, 1, generator=gen)
-    out = torch.cat([G(c.to(device)).float().cpu() for c in z.split(batch_size)])
+    out = generate(G, n, seed=seed, batch_size=batch_size, device=device, cond=cond)
     G.train(was_training)
     return out
 
 
-def score(space: FeatureSpace, real: torch.Tensor, fake_images: torch.Tensor, *, full: bool = True) -> dict:
-    """Metrics of generated images against real features; every key carries the space's tag."""
+def score(space: FeatureSpace, real: torch.Tensor, fake_images: torch.Tensor, *, full: bool = True,
+          intended: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
+          class_names: list[str] | None = None) -> dict:
+    """Metrics of generated images against real features; every key carries the space's tag.
+
+    For a class-conditional G, `intended` (n,) gives each sample's requested class: the
+    classifier's agreement is `class_accuracy`, and with `real_labels` FID is also computed
+    class by class (`fid_class_<name>`, and their mean).
+    """
     fake, logits = embed_all(space, fake_images)
     t = space.tag
     out = {f"fid_{t}": fid(real, fake)}
     if logits is not None:
         out.update({f"{k}_{t}": v for k, v in class_stats(logits).items()})
+    if intended is not None and logits is not None:
+        out[f"class_accuracy_{t}"] = (logits.argmax(1) == intended).float().mean().item()
+    if intended is not None and real_labels is not None and full:
+        per_class = {}
+        for k in range(int(intended.max()) + 1):
+            r, f = real[real_labels == k], fake[intended == k]
+            if len(r) > 1 and len(f) > 1:
+                name = class_names[k] if class_names and k < len(class_names) else str(k)
+                per_class[f"fid_class_{name.replace(' ', '_').replace('/', '_')}_{t}"] = fid(r, f)
+        if per_class:
+            out[f"fid_per_class_mean_{t}"] = sum(per_class.values()) / len(per_class)
+            out.update(per_class)
     if full:
         kid_mean, kid_std = kid(real, fake)
         precision, recall = precision_recall(real[:5000], fake[:5000])
@@ -132,11 +155,22 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     G = generator_from_state(state).to(device)
     space = make_space(features, cfg.data, G.nc, classifier=classifier, inception_weights=inception_weights,
                        device=device)
-    real = real_features(space, cfg.data, n)
+    real, real_labels = real_features(space, cfg.data, n, with_labels=True)
+    cond = intended = None
+    if G.condition == "class":
+        intended = torch.arange(n) % G.n_cond  # every class equally often
+        cond = torch.eye(G.n_cond)[intended]
+    elif G.condition == "attrs":  # the tag sets of real images, as often as the data has them
+        from .conditions import dataset_conditions
+
+        conds, _ = dataset_conditions(cfg, load_dataset(cfg.data, progress=False))
+        cond = conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]
+    fake = generate_for_eval(G, n, seed, device, cond=cond)
     result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,
               "n_real": len(real), "features": space.description,
-              "generator": "ema" if "G_ema" in state else "trained",
-              "metrics": score(space, real, generate_for_eval(G, n, seed, device))}
+              "generator": "ema" if "G_ema" in state else "trained", "condition": G.condition,
+              "metrics": score(space, real, fake, intended=intended, real_labels=real_labels,
+                               class_names=G.cond_names)}
     if write:
         from .checkpoint import resolve_checkpoint
 

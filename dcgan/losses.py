@@ -22,9 +22,7 @@ def bce_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target: Tensor | f
 
     Computed from logits (binary_cross_entropy_with_logits), which is stable and autocast-safe.
     """
-    real_logits, fake_logits = real_logits.float(), fake_logits.float()
-    return (F.binary_cross_entropy_with_logits(real_logits, _target(real_target, real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, _target(fake_target, fake_logits)))
+    return bce_real(real_logits, real_target) + bce_fake(fake_logits, fake_target)
 
 
 def _target(t: Tensor | float, like: Tensor) -> Tensor:
@@ -47,46 +45,75 @@ def minimax_g_loss(fake_logits: Tensor) -> Tensor:
     return -F.softplus(fake_logits.float()).mean()
 
 
-def wgan_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
-    """The critic maximises E[D(x)] - E[D(G(z))], the Wasserstein estimate (targets unused)."""
-    return fake_logits.float().mean() - real_logits.float().mean()
-
-
 def wgan_g_loss(fake_logits: Tensor) -> Tensor:
     """G maximises the critic's score of its samples (also hinge's G loss)."""
     return -fake_logits.float().mean()
-
-
-def hinge_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
-    """D pushes real scores above +1 and fake scores below -1; beyond the margin nothing is learnt."""
-    return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
-
-
-def lsgan_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target: Tensor | float = 1.0,
-                 fake_target: Tensor | float = 0.0) -> Tensor:
-    """Least squares (Mao et al. 2017): D regresses real to 1 and fake to 0, no sigmoid."""
-    return 0.5 * (((real_logits.float() - real_target) ** 2).mean()
-                  + ((fake_logits.float() - fake_target) ** 2).mean())
 
 
 def lsgan_g_loss(fake_logits: Tensor) -> Tensor:
     return 0.5 * ((fake_logits.float() - 1) ** 2).mean()
 
 
+# D's loss of each objective as its two halves, real(logits, target) + fake(logits, target), so a
+# third term (the matching-aware D's real-image-wrong-condition) can reuse the fake half.
+def bce_real(logits, target=1.0):
+    return F.binary_cross_entropy_with_logits(logits.float(), _target(target, logits.float()))
+
+
+def bce_fake(logits, target=0.0):
+    return F.binary_cross_entropy_with_logits(logits.float(), _target(target, logits.float()))
+
+
+def wgan_real(logits, target=1.0):
+    return -logits.float().mean()
+
+
+def wgan_fake(logits, target=0.0):
+    return logits.float().mean()
+
+
+def hinge_real(logits, target=1.0):
+    return F.relu(1 - logits.float()).mean()
+
+
+def hinge_fake(logits, target=0.0):
+    return F.relu(1 + logits.float()).mean()
+
+
+def lsgan_real(logits, target=1.0):
+    return 0.5 * ((logits.float() - target) ** 2).mean()
+
+
+lsgan_fake = lsgan_real  # the same regression, towards the fake target
+
+
 @dataclass(frozen=True)
 class Objective:
-    d_loss: Callable[..., Tensor]
+    d_real: Callable[..., Tensor]
+    d_fake: Callable[..., Tensor]
     g_loss: Callable[[Tensor], Tensor]
+
+    def d_loss(self, real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+        return self.d_real(real_logits, real_target) + self.d_fake(fake_logits, fake_target)
 
 
 OBJECTIVES = {
-    "bce": Objective(bce_d_loss, bce_g_loss),
-    "minimax": Objective(bce_d_loss, minimax_g_loss),
-    "wgan": Objective(wgan_d_loss, wgan_g_loss),
-    "wgan-gp": Objective(wgan_d_loss, wgan_g_loss),
-    "hinge": Objective(hinge_d_loss, wgan_g_loss),
-    "lsgan": Objective(lsgan_d_loss, lsgan_g_loss),
+    "bce": Objective(bce_real, bce_fake, bce_g_loss),
+    "minimax": Objective(bce_real, bce_fake, minimax_g_loss),
+    "wgan": Objective(wgan_real, wgan_fake, wgan_g_loss),
+    "wgan-gp": Objective(wgan_real, wgan_fake, wgan_g_loss),
+    "hinge": Objective(hinge_real, hinge_fake, wgan_g_loss),
+    "lsgan": Objective(lsgan_real, lsgan_fake, lsgan_g_loss),
 }
+
+
+def matching_aware_d_loss(objective: Objective, real_logits: Tensor, fake_logits: Tensor,
+                          wrong_logits: Tensor, weight: float, real_target=1.0, fake_target=0.0) -> Tensor:
+    """The anime seed's (Reed et al. 2016's) D loss for conditional models: real images with their
+    own conditions are real; fakes, and real images paired with wrong conditions, are fake:
+    d_real(D(x, y)) + d_fake(D(G(z, y), y)) + weight * d_fake(D(x, y_wrong))."""
+    return (objective.d_loss(real_logits, fake_logits, real_target, fake_target)
+            + weight * objective.d_fake(wrong_logits, fake_target))
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
@@ -96,7 +123,8 @@ def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tenso
 
 
 # ---------------------------------------------------------------------------------------------
-# penalties on D's input gradient: each is (D, real, fake) -> scalar
+# penalties on D's input gradient: each is (critic, real, fake, weight) -> scalar, where critic(x)
+# gives D's raw outputs (with the batch's conditions bound in, for a conditional D)
 
 
 def gradient_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:

@@ -15,39 +15,77 @@ def num_upsamplings(image_size: int) -> int:
     return int(math.log2(image_size)) - 2
 
 
+class CondBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias come from the condition: gamma = 1 + W_g e, beta = W_b e.
+
+    The maps start at zero, so a fresh conditional BN is a plain BN (de Vries et al. 2017).
+    """
+
+    def __init__(self, channels: int, embed_dim: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(embed_dim, channels, bias=False)
+        self.bias = nn.Linear(embed_dim, channels, bias=False)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        gamma = 1 + self.gain(e)[:, :, None, None]  # (N, C, 1, 1)
+        beta = self.bias(e)[:, :, None, None]
+        return self.bn(x) * gamma + beta
+
+
 class Generator(nn.Module):
-    """z (N, nz, 1, 1) -> image (N, nc, S, S) in [-1, 1].
+    """z (N, nz, 1, 1) [and a condition (N, n_cond)] -> image (N, nc, S, S) in [-1, 1].
 
     For S = 64 this is the paper's G: (ngf*8) x 4 x 4 -> (ngf*4) x 8 x 8 -> (ngf*2) x 16 x 16
     -> ngf x 32 x 32 -> nc x 64 x 64. Other sizes add or drop a middle block, so the
     widest layer is always the 4x4 one and the last hidden layer is always ngf wide.
+    With n_cond > 0 the condition is embedded (e, embed_dim wide), concatenated to z, and drives
+    every BatchNorm's gain and bias (conditional BN).
     """
 
-    def __init__(self, *, nz: int = 100, ngf: int = 64, nc: int = 1, image_size: int = 32):
+    def __init__(self, *, nz: int = 100, ngf: int = 64, nc: int = 1, image_size: int = 32,
+                 n_cond: int = 0, embed_dim: int = 64):
         super().__init__()
-        self.nz, self.ngf, self.nc, self.image_size = nz, ngf, nc, image_size
+        self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
         n = num_upsamplings(image_size)
         width = ngf * 2 ** (n - 1)
+        e = embed_dim if n_cond else 0
+
+        def norm(channels):
+            return CondBatchNorm2d(channels, embed_dim) if n_cond else nn.BatchNorm2d(channels)
+
         layers: list[nn.Module] = [
-            # z: nz x 1 x 1 -> width x 4 x 4
-            nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(width),
+            # z (+ e): (nz + e) x 1 x 1 -> width x 4 x 4
+            nn.ConvTranspose2d(nz + e, width, 4, 1, 0, bias=False),
+            norm(width),
             nn.ReLU(True),
         ]
         for _ in range(n - 1):
             # width x s x s -> (width/2) x 2s x 2s
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width // 2),
+                       norm(width // 2),
                        nn.ReLU(True)]
             width //= 2
         # ngf x S/2 x S/2 -> nc x S x S; no BatchNorm on G's output (the paper's rule)
         layers += [nn.ConvTranspose2d(width, nc, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
+        if n_cond:
+            self.embed = nn.Linear(n_cond, embed_dim, bias=False)  # (N, n_cond) -> (N, embed_dim)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if z.dim() == 2:  # accept (N, nz) as well as (N, nz, 1, 1)
             z = z[:, :, None, None]
-        return self.main(z)
+        if not self.n_cond:
+            return self.main(z)
+        if cond is None:
+            raise ValueError(f"this generator is conditional: pass a condition of shape (N, {self.n_cond})")
+        e = self.embed(cond.to(self.embed.weight.dtype))
+        x = torch.cat([z, e[:, :, None, None].to(z.dtype)], dim=1)
+        for layer in self.main:
+            x = layer(x, e) if isinstance(layer, CondBatchNorm2d) else layer(x)
+        return x
 
 
 class MinibatchStd(nn.Module):
@@ -88,13 +126,16 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, *, ndf: int = 64, nc: int = 1, image_size: int = 32, norm: str = "batch",
-                 spectral_norm: bool = False, minibatch_std: bool = False):
+                 spectral_norm: bool = False, minibatch_std: bool = False, n_cond: int = 0,
+                 condition_mode: str = "projection"):
         super().__init__()
-        self.ndf, self.nc, self.image_size = ndf, nc, image_size
+        self.ndf, self.nc, self.image_size, self.n_cond = ndf, nc, image_size, n_cond
+        self.condition_mode = condition_mode if n_cond else "none"
+        extra = int(self.condition_mode == "concat")  # the condition as one more input channel
         n = num_upsamplings(image_size)
         layers: list[nn.Module] = [
-            # nc x S x S -> ndf x S/2 x S/2; no BatchNorm on D's input layer (the paper's rule)
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
+            # (nc [+1]) x S x S -> ndf x S/2 x S/2; no BatchNorm on D's input layer (the paper's rule)
+            nn.Conv2d(nc + extra, ndf, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         width, size = ndf, image_size // 2
@@ -108,15 +149,34 @@ class Discriminator(nn.Module):
         self.minibatch_std = MinibatchStd() if minibatch_std else nn.Identity()
         # width (+1) x 4 x 4 -> 1 x 1 x 1
         self.head = nn.Conv2d(width + int(minibatch_std), 1, 4, 1, 0, bias=False)
+        if self.condition_mode == "projection":
+            # Miyato & Koyama 2018: logit += <embed(y), sum of the 4x4 features>
+            self.embed = nn.Linear(n_cond, width, bias=False)
+        elif self.condition_mode == "concat":
+            # the anime seed's label map: the condition painted as an S x S input channel
+            self.label_map = nn.Linear(n_cond, image_size * image_size, bias=False)
         if spectral_norm:
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.utils.parametrizations.spectral_norm(m)
 
-    def forward(self, x: torch.Tensor, with_features: bool = False):
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, with_features: bool = False):
+        if self.n_cond and cond is None:
+            raise ValueError(f"this discriminator is conditional: pass a condition of shape (N, {self.n_cond})")
+        if self.condition_mode == "concat":
+            s = self.image_size
+            label_map = self.label_map(cond.to(self.label_map.weight.dtype)).view(-1, 1, s, s)
+            x = torch.cat([x, label_map.to(x.dtype)], dim=1).contiguous(memory_format=_format_of(x))
         h = self.main(x)  # (N, width, 4, 4)
         logits = self.head(self.minibatch_std(h)).flatten()  # (N,)
+        if self.condition_mode == "projection":
+            logits = logits + (self.embed(cond.to(self.embed.weight.dtype)) * h.sum((2, 3))).sum(1)
         return (logits, h) if with_features else logits
+
+
+def _format_of(x: torch.Tensor):
+    return (torch.channels_last if x.dim() == 4 and x.shape[1] > 1
+            and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
 
 
 def weights_init(m: nn.Module) -> None:
@@ -134,11 +194,12 @@ def weights_init(m: nn.Module) -> None:
 
 
 def build_models(*, nz: int, ngf: int, ndf: int, nc: int, image_size: int, d_norm: str = "batch",
-                 spectral_norm: bool = False, minibatch_std: bool = False):
-    """A freshly initialised (G, D) pair."""
-    G = Generator(nz=nz, ngf=ngf, nc=nc, image_size=image_size)
+                 spectral_norm: bool = False, minibatch_std: bool = False, n_cond: int = 0,
+                 embed_dim: int = 64, d_condition: str = "projection"):
+    """A freshly initialised (G, D) pair; n_cond > 0 makes both conditional."""
+    G = Generator(nz=nz, ngf=ngf, nc=nc, image_size=image_size, n_cond=n_cond, embed_dim=embed_dim)
     D = Discriminator(ndf=ndf, nc=nc, image_size=image_size, norm=d_norm, spectral_norm=spectral_norm,
-                      minibatch_std=minibatch_std)
+                      minibatch_std=minibatch_std, n_cond=n_cond, condition_mode=d_condition)
     G.apply(weights_init)
     D.apply(weights_init)
     return G, D

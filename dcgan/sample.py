@@ -25,8 +25,11 @@ def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
     cfg = Config.from_dict(state["config"])
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights),
-                  image_size=cfg.data.image_size)
+                  image_size=cfg.data.image_size, n_cond=len(state.get("cond_names", [])),
+                  embed_dim=cfg.model.embed_dim)
     G.load_state_dict(weights)
+    G.condition = cfg.model.condition  # what its condition vectors mean: class or attrs
+    G.cond_names = list(state.get("cond_names", []))
     return G
 
 
@@ -37,12 +40,24 @@ def _output_channels(g_state: dict) -> int:
 
 @torch.no_grad()
 def generate(G: Generator, n: int, *, seed: int | None = 0, batch_size: int = 500,
-             device: str | torch.device | None = None) -> torch.Tensor:
-    """n images in [-1, 1] as a CPU tensor (n, nc, S, S); the same seed gives the same images."""
+             device: str | torch.device | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+    """n images in [-1, 1] as a CPU tensor (n, nc, S, S); the same seed gives the same images.
+
+    A conditional G needs `cond`, (n, K) or one (K,) vector for all; class-conditional ones
+    default to every class in turn.
+    """
     device = device or next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(n, G.nz, 1, 1, generator=gen)
-    return torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])
+    if G.n_cond and cond is None:
+        if getattr(G, "condition", "class") != "class":
+            raise ValueError("this generator is conditioned on attribute tags: give them (--attrs NAME,...)")
+        cond = torch.eye(G.n_cond)[torch.arange(n) % G.n_cond]
+    if cond is not None and cond.dim() == 1:
+        cond = cond.expand(n, -1)
+    conds = cond.split(batch_size) if cond is not None else [None] * len(z.split(batch_size))
+    return torch.cat([G(chunk.to(device), c if c is None else c.to(device)).float().cpu()
+                      for chunk, c in zip(z.split(batch_size), conds)])
 
 
 def write_image_files(images: torch.Tensor, folder: str | Path, prefix: str = "sample") -> list[Path]:
@@ -80,9 +95,23 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(G: Generator, steps: int = 10, *, seed: int = 0) -> torch.Tensor:
-    """Images along the slerp path between two random z: (steps, nc, S, S) in [-1, 1]."""
+def interpolate(G: Generator, steps: int = 10, *, seed: int = 0, cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Images along the slerp path between two random z: (steps, nc, S, S) in [-1, 1]; a
+    conditional G keeps one condition `cond` (K,) along the path."""
     gen = torch.Generator().manual_seed(seed)
     a, b = torch.randn(2, G.nz, 1, 1, generator=gen)
     z = slerp(a, b, torch.linspace(0, 1, steps))
-    return G(z.to(next(G.parameters()).device)).float().cpu()
+    device = next(G.parameters()).device
+    c = cond.expand(steps, -1).to(device) if cond is not None else None
+    return G(z.to(device), c).float().cpu()
+
+
+def per_class_grid(G: Generator, per_class: int, *, seed: int = 0) -> torch.Tensor:
+    """(K * per_class, nc, S, S): row k holds class k, the same z in every row, for a labelled grid."""
+    k = G.n_cond
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(per_class, G.nz, 1, 1, generator=gen).repeat(k, 1, 1, 1)
+    cond = torch.eye(k).repeat_interleave(per_class, dim=0)
+    device = next(G.parameters()).device
+    with torch.no_grad():
+        return G(z.to(device), cond.to(device)).float().cpu()

@@ -9,12 +9,14 @@ from typing import Callable
 
 import torch
 
+from .conditions import dataset_conditions, mismatched
 from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint, rng_state,
                          save_checkpoint, set_rng_state)
 from .config import Config
 from .data import ImageDataset, batch_stream, load_dataset, to_model_range
 from .history import COLUMNS, History, write_evals_csv, write_history_csv
-from .losses import OBJECTIVES, feature_matching_loss, gradient_penalty, no_penalty, r1_penalty
+from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
+                     r1_penalty)
 from .models import build_models
 from .runtime import default_run_dir, resolve_device, seed_everything, stop_requests, unwrap
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise, noise_std
@@ -23,7 +25,8 @@ from . import viz
 N_FIXED = 64  # fixed noise vectors behind every snapshot grid
 
 # Settings that define what a run *is*: a checkpoint can only be resumed under the same ones.
-RUN_DEFINING = {"model": ("nz", "ngf", "ndf", "d_norm", "spectral_norm", "minibatch_std"),
+RUN_DEFINING = {"model": ("nz", "ngf", "ndf", "d_norm", "spectral_norm", "minibatch_std", "condition",
+                          "d_condition", "embed_dim"),
                 "data": ("dataset", "image_size", "channels", "split"),
                 "train": ("batch_size", "seed"), "objective": ("loss",)}
 
@@ -77,12 +80,14 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     # an iteration is one G update and takes d_steps real batches (one per D update)
     total_steps = tc.max_steps or max(1, tc.epochs * steps_per_epoch // oc.d_steps)
     images = data.images  # uint8 (N, C, S, S) on the CPU; each batch is moved and normalised
+    conds, cond_names = dataset_conditions(cfg, data)  # (N, K) one-/multi-hot, or None
     for d in (samples_dir, ckpt_dir):  # only once the data is known to be there
         d.mkdir(parents=True, exist_ok=True)
 
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels,
                         image_size=cfg.data.image_size, d_norm=cfg.d_norm,
-                        spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std)
+                        spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std,
+                        n_cond=len(cond_names), embed_dim=mc.embed_dim, d_condition=mc.d_condition)
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     G.to(device, memory_format=memory_format)
     D.to(device, memory_format=memory_format)
@@ -90,6 +95,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     opt_d = _optimizer(D, oc.lr_d or tc.lr, cfg)
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))
+    fixed_cond = _fixed_conditions(conds, mc.condition, tc.seed)  # classes in order, or real tag sets
     history = History({c: [] for c in COLUMNS})
     step = batches_done = 0
     if state is not None:
@@ -98,6 +104,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         fixed_noise = state["fixed_noise"]
+        fixed_cond = state.get("fixed_cond", fixed_cond)
         nan = [float("nan")] * len(state["history"]["iteration"])  # columns older runs lacked
         history.update({c: list(state["history"].get(c, nan)) for c in COLUMNS})
         step = state["iteration"]
@@ -120,6 +127,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
     evals: list[dict] = list(state.get("evals", [])) if state is not None else []
     fixed_noise = fixed_noise.to(device)
+    fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
     history.run_dir = run_dir
     history.evals = evals
     if tc.eval_every:  # the feature space and the real features are built once, up front
@@ -151,7 +159,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         training = shown.training
         shown.eval()  # BatchNorm uses its running statistics: the grid does not depend on a batch
         with torch.no_grad():
-            grid = shown(fixed_noise)
+            grid = shown(fixed_noise, fixed_cond)
         shown.train(training)
         path = viz.save_grid(grid, samples_dir / f"step_{step:07d}.png")
         write_history_csv(history, run_dir / "history.csv")
@@ -165,7 +173,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                "config": cfg.to_dict(), "iteration": step, "batches": batches_done,
                "epoch": batches_done // steps_per_epoch,
                "rng": rng_state(), "history": {c: list(history[c]) for c in COLUMNS},
-               "fixed_noise": fixed_noise.cpu(), "evals": list(evals)}
+               "fixed_noise": fixed_noise.cpu(), "evals": list(evals), "cond_names": list(cond_names),
+               "fixed_cond": fixed_cond.cpu() if fixed_cond is not None else None}
         if ema is not None:
             out["G_ema"] = ema.shadow.state_dict()
         return out
@@ -175,8 +184,10 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
     def evaluate():
         # samples from their own seeded noise, G in eval mode: the training RNG is untouched
-        fake = generate_for_eval(unwrap(shown), tc.eval_n, seed=tc.seed, device=device)
-        row = {"iteration": step, **score(space, real_feats, fake, full=False)}
+        eval_cond = _eval_conditions(conds, mc.condition, tc.eval_n, tc.seed)
+        fake = generate_for_eval(unwrap(shown), tc.eval_n, seed=tc.seed, device=device, cond=eval_cond)
+        intended = eval_cond.argmax(1) if mc.condition == "class" else None
+        row = {"iteration": step, **score(space, real_feats, fake, full=False, intended=intended)}
         key = f"fid_{space.tag}"
         best = min((e[key] for e in evals), default=float("inf"))
         evals.append(row)
@@ -186,7 +197,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         bar.write(f"iteration {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                      if k != "iteration"))
 
-    batches = batch_stream(images, tc.batch_size, seed=tc.seed, start=batches_done)
+    batches = batch_stream(len(data), tc.batch_size, seed=tc.seed, start=batches_done)
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not tc.progress,
                dynamic_ncols=True, mininterval=0.5)
     with stop_requests() as stop:
@@ -196,20 +207,28 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's
             # version of "score real high, fake low"), d_steps times on fresh real batches
             for _ in range(oc.d_steps):
-                real = to_model_range(next(batches).to(device, non_blocking=True))
+                idx = next(batches)
+                real = to_model_range(images[idx].to(device, non_blocking=True))
                 real = real.contiguous(memory_format=memory_format)  # (b, nc, S, S)
+                # fakes get the real batch's conditions: the data's class/tag frequencies
+                cond = conds[idx].to(device) if conds is not None else None  # (b, K) or None
                 batches_done += 1
                 b = real.shape[0]
                 noise = torch.randn(b, mc.nz, 1, 1, device=device)
-                fake = G(noise)  # (b, nc, S, S); the last one is reused by G's step
+                fake = G(noise, cond)  # (b, nc, S, S); the last one is reused by G's step
                 real_in, fake_in = d_input(real, noise_level), d_input(fake.detach(), noise_level)
                 opt_d.zero_grad(set_to_none=True)
-                real_logits, real_features = D(real_in, with_features=True)  # (b,), (b, w, 4, 4)
-                fake_logits = D(fake_in)  # detached input: this step must not move G
+                real_logits, real_features = D(real_in, cond, with_features=True)  # (b,), (b, w, 4, 4)
+                fake_logits = D(fake_in, cond)  # detached input: this step must not move G
                 real_target, fake_target = d_targets(b, smoothing=oc.label_smoothing, flip=oc.label_flip,
                                                      device=device)
-                loss_d = objective.d_loss(real_logits, fake_logits, real_target, fake_target)
-                d_penalty = penalty(D, real_in, fake_in, penalty_weight)
+                if oc.mismatch_weight:  # matching-aware D: a real image with the wrong condition is fake
+                    wrong_logits = D(real_in, mismatched(cond, mc.condition))
+                    loss_d = matching_aware_d_loss(objective, real_logits, fake_logits, wrong_logits,
+                                                   oc.mismatch_weight, real_target, fake_target)
+                else:
+                    loss_d = objective.d_loss(real_logits, fake_logits, real_target, fake_target)
+                d_penalty = penalty(lambda x: D(x, cond), real_in, fake_in, penalty_weight)
                 (loss_d + d_penalty).backward()
                 grad_norm_d = grad_norm_(D.parameters(), oc.grad_clip)
                 opt_d.step()
@@ -221,7 +240,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             # weight gradients of D's layers (thrown away by the tutorial) are never computed.
             opt_g.zero_grad(set_to_none=True)
             D.requires_grad_(False)
-            fake_logits_after, fake_features = D(d_input(fake, noise_level), with_features=True)
+            fake_logits_after, fake_features = D(d_input(fake, noise_level), cond, with_features=True)
             if oc.feature_matching:  # match D's mean features on the last real batch instead
                 loss_g = feature_matching_loss(real_features, fake_features)
             else:
@@ -272,7 +291,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     training = shown.training
     shown.eval()
     with torch.no_grad():
-        final = shown(fixed_noise).cpu()
+        final = shown(fixed_noise, fixed_cond).cpu()
     shown.train(training)
     viz.plot_real_vs_fake(to_model_range(images[order]), final, run_dir / "real_vs_fake.png")
     if interrupted:
@@ -282,6 +301,27 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         print(f"done: {step} iterations. Outputs in {run_dir}/ (samples/, loss.png, progress.html, "
               f"real_vs_fake.png, checkpoints/last.pt)")
     return history
+
+
+def _fixed_conditions(conds, kind: str, seed: int):
+    """The conditions behind the snapshot grids: classes in order across the grid (each class a
+    run of cells), or the tag sets of N_FIXED real images."""
+    if conds is None:
+        return None
+    if kind == "class":
+        k = conds.shape[1]
+        return torch.eye(k)[torch.arange(N_FIXED) * k // N_FIXED]
+    pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(seed))[:N_FIXED]
+    return conds[pick % len(conds)]
+
+
+def _eval_conditions(conds, kind: str, n: int, seed: int):
+    """Conditions for evaluation samples: every class equally often, or real images' tag sets."""
+    if conds is None:
+        return None
+    if kind == "class":
+        return torch.eye(conds.shape[1])[torch.arange(n) % conds.shape[1]]
+    return conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]
 
 
 def _optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:

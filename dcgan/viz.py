@@ -87,6 +87,31 @@ def plot_d_outputs(history: dict[str, list], path=None, window: int = 25):
     return _save(fig, path)
 
 
+def labelled_grid(images: torch.Tensor, row_names: Sequence[str], path=None, title: str = ""):
+    """A grid with one row per name (images row-major, len(images) / len(names) per row), each
+    row labelled on the left: class-conditional samples, or one tag toggled per row."""
+    rows = len(row_names)
+    per_row = len(images) // rows
+    arr = grid_array(images, nrow=per_row)
+    fig = _figure(1.8 + 0.5 * per_row, 0.5 * rows + (0.4 if title else 0.1))
+    ax = fig.add_subplot()
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, interpolation="nearest")
+    cell = arr.shape[0] / rows
+    ax.set_yticks([cell * (r + 0.5) for r in range(rows)], labels=list(row_names))
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_labelled_grid(images: torch.Tensor, row_names: Sequence[str], path) -> Path:
+    labelled_grid(images, row_names, path)
+    return Path(path)
+
+
 def plot_grad_norms(history: dict[str, list], path=None, window: int = 25):
     """Gradient norms of G's and D's weights on a log scale, with the penalty and the logit gap
     (the Wasserstein estimate for a critic): vanishing or exploding gradients show here."""

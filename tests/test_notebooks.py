@@ -122,3 +122,19 @@ def test_objectives_notebook(fmnist_root, tmp_path):
     combo = json.loads((out / "hinge-sn-ema" / "config.json").read_text())
     assert combo["model"]["spectral_norm"] and combo["objective"]["ema_decay"] == 0.99
     assert "G_ema" in torch.load(out / "hinge-sn-ema" / "checkpoints" / "last.pt", weights_only=True)
+
+
+def test_conditional_notebook(fmnist_root, tmp_path):
+    run, attrs = tmp_path / "cond", tmp_path / "attrs"
+    nb = execute("06_conditional.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
+                 batch_size=32, epochs=0, max_steps=6, mismatch_weight=0.5, out_dir=str(run), per_class=4,
+                 interpolation_steps=4, eval_n=200, classifier=str(tmp_path / "cls.pt"), classifier_epochs=1,
+                 attr_images=96, attr_max_steps=4, attr_dir=str(attrs))
+    text = text_of(nb)
+    assert "10 classes: T-shirt/top, Trouser" in text and "class accuracy" in text
+    assert images_in(nb) >= 6  # losses, class grid, interpolation, per-class FID, tag toggles
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["condition"] == "class" and cfg["objective"]["mismatch_weight"] == 0.5
+    assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
+    state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]

@@ -112,8 +112,19 @@ class TrainConfig:
     eval_features: str = "classifier"  # classifier (offline, domain features) or inception
     classifier: str = ""  # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     progress: bool = True
+    # accelerators: each off unless measured to help (see README, Speed)
+    precision: str = "fp32"  # fp32, or bf16 autocast (losses stay fp32)
+    compile: bool = False  # torch.compile G and D (checkpoints store the plain modules)
+    cuda_graphs: bool = False  # compile with mode="reduce-overhead": CUDA graphs (static shapes)
+    fused_adam: bool = False  # Adam's fused kernel
+    cudnn_benchmark: bool = False  # let cuDNN time its convolution algorithms (GPU)
+    data_on_device: bool = True  # GPU: keep the uint8 dataset in GPU memory when it fits
 
     def __post_init__(self):
+        _check(self.precision in ("fp32", "bf16"),
+               f"--precision must be fp32 or bf16, got {self.precision!r}")
+        _check(not self.cuda_graphs or self.compile,
+               "--cuda-graphs works through torch.compile: add --compile")
         _check(isinstance(self.batch_size, int) and self.batch_size > 0,
                f"--batch-size must be a positive integer, got {self.batch_size!r}")
         _check(isinstance(self.epochs, int) and self.epochs >= 0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +16,7 @@ from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, loa
                          save_checkpoint, set_rng_state)
 from .config import Config
 from .data import ImageDataset, batch_stream, load_dataset, to_model_range
+from .distributed import any_rank, finish, init_distributed, replicas_agree
 from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
                      r1_penalty)
@@ -65,12 +68,19 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         Path(resume) if resume else default_run_dir(cfg))
     samples_dir, ckpt_dir = run_dir / "samples", run_dir / "checkpoints"
 
-    device = resolve_device(tc.device)
+    ddp, ddp_device = init_distributed(tc.device)  # a no-op outside torchrun
+    device = ddp_device or resolve_device(tc.device)
+    main = ddp.is_main  # only rank 0 writes files and prints
     if tc.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    elif tc.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
     seed_everything(tc.seed)
+    if tc.batch_size % ddp.world:
+        raise ValueError(f"--batch-size {tc.batch_size} does not split evenly over {ddp.world} processes; "
+                         f"use a multiple of {ddp.world}")
 
     data: ImageDataset = load_dataset(cfg.data, progress=tc.progress)
     steps_per_epoch = len(data) // tc.batch_size  # batches per pass over the data
@@ -79,10 +89,13 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                          f"--batch-size {tc.batch_size}; lower --batch-size or add images")
     # an iteration is one G update and takes d_steps real batches (one per D update)
     total_steps = tc.max_steps or max(1, tc.epochs * steps_per_epoch // oc.d_steps)
-    images = data.images  # uint8 (N, C, S, S) on the CPU; each batch is moved and normalised
+    images = _place_images(data.images, device, tc.data_on_device)  # uint8 (N, C, S, S)
     conds, cond_names = dataset_conditions(cfg, data)  # (N, K) one-/multi-hot, or None
+    if conds is not None:
+        conds = conds.to(images.device)
     for d in (samples_dir, ckpt_dir):  # only once the data is known to be there
-        d.mkdir(parents=True, exist_ok=True)
+        if main:
+            d.mkdir(parents=True, exist_ok=True)
 
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels,
                         image_size=cfg.data.image_size, d_norm=cfg.d_norm,
@@ -93,6 +106,30 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     D.to(device, memory_format=memory_format)
     opt_g = _optimizer(G, oc.lr_g or tc.lr, cfg)
     opt_d = _optimizer(D, oc.lr_d or tc.lr, cfg)
+    # Accelerators, each a no-op when off. G_step/D_step are what the D step calls (compiled, and
+    # under torchrun wrapped in DDP, which averages gradients across ranks); G's step calls the
+    # frozen D_fast without DDP (no D gradients to average), and the gradient penalties the plain,
+    # eager D (compiled graphs do not support the double backward they need).
+    G_fast, D_fast = G, D
+    if tc.compile:
+        mode = "reduce-overhead" if tc.cuda_graphs else None
+        G_fast, D_fast = torch.compile(G, mode=mode), torch.compile(D, mode=mode)
+    G_step, D_step = G_fast, D_fast
+    if ddp.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # Each rank normalises its own share of the batch (per-device BatchNorm); buffers are not
+        # broadcast, so every rank keeps its own running statistics, as a single GPU would.
+        ids = [device.index] if device.type == "cuda" else None
+        with warnings.catch_warnings():  # its successor flag still syncs at init; this one is right
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            G_step = DDP(G_fast, device_ids=ids, broadcast_buffers=False)
+            D_step = DDP(D_fast, device_ids=ids, broadcast_buffers=False)
+        # channels_last weights with one input channel have ambiguous strides: harmless, say it once
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        torch.manual_seed(tc.seed + ddp.rank)  # same initial weights (DDP copies rank 0's), own noise
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if tc.precision == "bf16" \
+        else nullcontext
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))
     fixed_cond = _fixed_conditions(conds, mc.condition, tc.seed)  # classes in order, or real tag sets
@@ -136,7 +173,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         space = make_space(tc.eval_features, cfg.data, data.channels, classifier=tc.classifier or None,
                            device=device)
         real_feats = real_features(space, cfg.data, tc.eval_n)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    if main:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     pending: list[torch.Tensor] = []  # per-step stats kept on the device until the next flush
     pending_epochs: list[int] = []
@@ -156,6 +194,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
     def snapshot():
         flush()  # history.csv and the notebook's plots are current to this step
+        if not main:
+            return
         training = shown.training
         shown.eval()  # BatchNorm uses its running statistics: the grid does not depend on a batch
         with torch.no_grad():
@@ -180,7 +220,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         return out
 
     def checkpoint():
-        save_checkpoint(run_state(), ckpt_dir, step, keep_last=tc.keep_last)
+        if main:
+            save_checkpoint(run_state(), ckpt_dir, step, keep_last=tc.keep_last)
 
     def evaluate():
         # samples from their own seeded noise, G in eval mode: the training RNG is untouched
@@ -198,7 +239,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                                                      if k != "iteration"))
 
     batches = batch_stream(len(data), tc.batch_size, seed=tc.seed, start=batches_done)
-    bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not tc.progress,
+    bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not (tc.progress and main),
                dynamic_ncols=True, mininterval=0.5)
     with stop_requests() as stop:
         while step < total_steps:
@@ -206,8 +247,9 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
             # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's
             # version of "score real high, fake low"), d_steps times on fresh real batches
-            for _ in range(oc.d_steps):
-                idx = next(batches)
+            for k in range(oc.d_steps):
+                # every rank draws the same global batch order and takes its own share of it
+                idx = next(batches)[ddp.rank::ddp.world].to(images.device)
                 real = to_model_range(images[idx].to(device, non_blocking=True))
                 real = real.contiguous(memory_format=memory_format)  # (b, nc, S, S)
                 # fakes get the real batch's conditions: the data's class/tag frequencies
@@ -215,15 +257,18 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                 batches_done += 1
                 b = real.shape[0]
                 noise = torch.randn(b, mc.nz, 1, 1, device=device)
-                fake = G(noise, cond)  # (b, nc, S, S); the last one is reused by G's step
+                with torch.set_grad_enabled(k == oc.d_steps - 1), autocast():
+                    fake = G_step(noise, cond)  # (b, nc, S, S); the last one is reused by G's step
                 real_in, fake_in = d_input(real, noise_level), d_input(fake.detach(), noise_level)
                 opt_d.zero_grad(set_to_none=True)
-                real_logits, real_features = D(real_in, cond, with_features=True)  # (b,), (b, w, 4, 4)
-                fake_logits = D(fake_in, cond)  # detached input: this step must not move G
+                with autocast():
+                    real_logits, real_features = D_step(real_in, cond, with_features=True)  # (b,), (b, w, 4, 4)
+                    fake_logits = D_step(fake_in, cond)  # detached input: this step must not move G
                 real_target, fake_target = d_targets(b, smoothing=oc.label_smoothing, flip=oc.label_flip,
                                                      device=device)
                 if oc.mismatch_weight:  # matching-aware D: a real image with the wrong condition is fake
-                    wrong_logits = D(real_in, mismatched(cond, mc.condition))
+                    with autocast():
+                        wrong_logits = D_step(real_in, mismatched(cond, mc.condition))
                     loss_d = matching_aware_d_loss(objective, real_logits, fake_logits, wrong_logits,
                                                    oc.mismatch_weight, real_target, fake_target)
                 else:
@@ -240,7 +285,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             # weight gradients of D's layers (thrown away by the tutorial) are never computed.
             opt_g.zero_grad(set_to_none=True)
             D.requires_grad_(False)
-            fake_logits_after, fake_features = D(d_input(fake, noise_level), cond, with_features=True)
+            with autocast():
+                fake_logits_after, fake_features = D_fast(d_input(fake, noise_level), cond, with_features=True)
             if oc.feature_matching:  # match D's mean features on the last real batch instead
                 loss_g = feature_matching_loss(real_features, fake_features)
             else:
@@ -264,18 +310,26 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             step += 1
             bar.update(1)
             last = step >= total_steps
-            if step % tc.log_every == 0 or last or stop.is_set():
+            stopping = any_rank(stop.is_set(), ddp, device) if ddp.enabled else stop.is_set()
+            if step % tc.log_every == 0 or last or stopping:
                 flush()
             if step % tc.snapshot_every == 0 or last:
                 snapshot()
-            if tc.eval_every and (step % tc.eval_every == 0 or last):
+            if tc.eval_every and main and (step % tc.eval_every == 0 or last):
                 evaluate()
-            if step % tc.checkpoint_every == 0 or last or stop.is_set():
+            if step % tc.checkpoint_every == 0 or last or stopping:
                 checkpoint()
-            if stop.is_set():
+            if stopping:
                 break
     bar.close()
     interrupted = step < total_steps
+    if ddp.enabled:
+        agree = replicas_agree([G, D], ddp)
+        if main:
+            print(f"{ddp.world} processes: replicas {'agree' if agree else 'DISAGREE'} on every weight")
+        finish(ddp)
+        if not main:
+            return history
 
     # Final pictures of the run
     write_history_csv(history, run_dir / "history.csv")
@@ -327,4 +381,18 @@ def _eval_conditions(conds, kind: str, n: int, seed: int):
 def _optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
     if cfg.objective.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
         return torch.optim.RMSprop(model.parameters(), lr=lr)
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2))
+    fused = {"fused": True} if cfg.train.fused_adam else {}
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)
+
+
+def _place_images(images: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
+    """The uint8 dataset where batches are drawn: in GPU memory when asked and it fits in a
+    quarter of what is free (then shuffling and indexing never leave the GPU), else in pinned
+    CPU memory so each batch's copy to the GPU is asynchronous."""
+    if device.type != "cuda":
+        return images
+    if on_device:
+        free, _ = torch.cuda.mem_get_info(device)
+        if images.numel() < free // 4:
+            return images.to(device)
+    return images.pin_memory()

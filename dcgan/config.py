@@ -69,6 +69,7 @@ class DataConfig:
     split: str = "train"
     folder: str = ""  # the image folder, for --dataset folder
     download: bool = True  # try torchvision's download when no local copy is found
+    strict: bool = False  # a file that cannot be decoded stops the run, instead of being skipped
     attrs_file: str = ""  # tags for --condition attrs: a CSV (filename + 0/1 columns); celeba: its own list
 
     def __post_init__(self):
@@ -119,8 +120,14 @@ class TrainConfig:
     fused_adam: bool = False  # Adam's fused kernel
     cudnn_benchmark: bool = False  # let cuDNN time its convolution algorithms (GPU)
     data_on_device: bool = True  # GPU: keep the uint8 dataset in GPU memory when it fits
+    on_divergence: str = "stop"  # NaN/Inf or D winning outright: stop, or roll back with half the lr
+    divergence_patience: int = 1000  # iterations of D(G(z)) < 0.01 that count as D winning (0: off)
 
     def __post_init__(self):
+        _check(self.on_divergence in ("stop", "rollback"),
+               f"--on-divergence must be stop or rollback, got {self.on_divergence!r}")
+        _check(isinstance(self.divergence_patience, int) and self.divergence_patience >= 0,
+               f"--divergence-patience must be >= 0 (0 turns the D-wins check off), got {self.divergence_patience!r}")
         _check(self.precision in ("fp32", "bf16"),
                f"--precision must be fp32 or bf16, got {self.precision!r}")
         _check(not self.cuda_graphs or self.compile,

@@ -86,7 +86,12 @@ def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
     """One file -> uint8 (channels, size, size): EXIF-rotated, resized on the short side, centre-cropped."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as img:
+    with warnings.catch_warnings():
+        # Pillow warns between 1x and 2x its pixel limit and refuses beyond: both are treated as
+        # a bomb here (the limit is kept, never lifted), so a huge file cannot exhaust memory
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = Image.open(path)
+    with img:
         img = ImageOps.exif_transpose(img)
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale to 8 bits, not clip
             arr = np.asarray(img, dtype=np.float64)
@@ -106,18 +111,30 @@ def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool):
+def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool, strict: bool = False):
     from PIL import Image
     from tqdm.auto import tqdm
 
-    images, keep, skipped = [], [], []
+    images, keep, skipped, small = [], [], [], []
     for i, path in enumerate(tqdm(raw.files, desc=f"decoding {raw.name}", unit="img",
                                   disable=not progress)):
         try:
+            if path.stat().st_size == 0:
+                raise ValueError("empty file (0 bytes)")
             images.append(decode_image(path, size, channels))
             keep.append(i)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            w, h = _image_size(path)
+            if min(w, h) < size // 2:
+                small.append(f"{path} ({w}x{h})")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as e:
+            if strict:
+                raise ValueError(f"{path} cannot be used: {type(e).__name__}: {e}. Remove or fix it, "
+                                 "or drop --strict to skip such files") from None
             skipped.append(f"{path}: {type(e).__name__}: {e}")
+    if small:
+        warnings.warn(f"{len(small)} images are less than half the target size {size}x{size} and were "
+                      f"upscaled (blurry), e.g. {small[0]}; use a smaller --image-size or larger images")
     if not images:
         raise ValueError(f"none of the {len(raw.files)} files in {raw.source} could be decoded; "
                          f"first error: {skipped[0] if skipped else 'none'}")
@@ -126,6 +143,13 @@ def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool):
 
 # ---------------------------------------------------------------------------------------------
 # cache
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
 
 
 def cache_path(cfg: DataConfig, channels: int) -> Path:
@@ -145,8 +169,13 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             if blob.get("version") == CACHE_VERSION and (cfg.dataset != "folder"
                                                          or blob.get("n_files") == _count_files(cfg)):
+                if cfg.strict and blob["skipped"]:
+                    raise ValueError(f"--strict: {len(blob['skipped'])} files could not be decoded, e.g. "
+                                     f"{blob['skipped'][0]}. Remove or fix them, or drop --strict")
                 return ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
                                     blob["source"], str(path), list(blob["skipped"]), list(blob["files"]))
+        except ValueError:
+            raise
         except Exception as e:  # a damaged cache is rebuilt, never trusted
             warnings.warn(f"cache {path} is unreadable ({e}); rebuilding it")
 
@@ -157,13 +186,13 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
     if raw.arrays is not None:
         images = _resize_arrays(raw.arrays, cfg.image_size, channels)
     else:
-        images, keep, skipped = _decode_files(raw, cfg.image_size, channels, progress)
+        images, keep, skipped = _decode_files(raw, cfg.image_size, channels, progress, cfg.strict)
         files = [_relative(raw.files[i], raw.source) for i in keep]
         if labels is not None:
             labels = labels[keep]
         if skipped:
             warnings.warn(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
-                          f"decoded, e.g. {skipped[0]}")
+                          f"decoded, e.g. {skipped[0]} (--strict stops at the first instead)")
     blob = {"version": CACHE_VERSION, "images": images.contiguous(), "labels": labels,
             "classes": raw.classes, "source": raw.source, "skipped": skipped,
             "n_files": len(raw.files), "files": files}

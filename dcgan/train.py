@@ -14,8 +14,9 @@ import torch
 from .conditions import dataset_conditions, mismatched
 from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint, rng_state,
                          save_checkpoint, set_rng_state)
-from .config import Config
+from .config import Config, ConfigError
 from .data import ImageDataset, batch_stream, load_dataset, to_model_range
+from .guard import DivergenceGuard, TrainingDiverged, check_output_folder, checkpoint_bytes
 from .distributed import any_rank, finish, init_distributed, replicas_agree
 from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
@@ -93,9 +94,14 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     conds, cond_names = dataset_conditions(cfg, data)  # (N, K) one-/multi-hot, or None
     if conds is not None:
         conds = conds.to(images.device)
-    for d in (samples_dir, ckpt_dir):  # only once the data is known to be there
-        if main:
-            d.mkdir(parents=True, exist_ok=True)
+    if main:  # only once the data is known to be there
+        for d in (samples_dir, ckpt_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the run folder {d}: {e.strerror or e}; choose another --out") from None
+        for stale in ckpt_dir.glob(".*.tmp-*"):  # half-written files of a run that was killed mid-save
+            stale.unlink()
 
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels,
                         image_size=cfg.data.image_size, d_norm=cfg.d_norm,
@@ -135,22 +141,33 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     fixed_cond = _fixed_conditions(conds, mc.condition, tc.seed)  # classes in order, or real tag sets
     history = History({c: [] for c in COLUMNS})
     step = batches_done = 0
-    if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        fixed_noise = state["fixed_noise"]
-        fixed_cond = state.get("fixed_cond", fixed_cond)
-        nan = [float("nan")] * len(state["history"]["iteration"])  # columns older runs lacked
-        history.update({c: list(state["history"].get(c, nan)) for c in COLUMNS})
-        step = state["iteration"]
-        batches_done = state.get("batches", step)
-        set_rng_state(state["rng"])
     ema = EMA(G, oc.ema_decay) if oc.ema_decay else None  # G's smoothed twin, for samples and scores
-    if ema is not None and state is not None and "G_ema" in state:
-        ema.shadow.load_state_dict(state["G_ema"])
     shown = ema.shadow if ema is not None else G  # the generator behind grids and evaluations
+    evals: list[dict] = []
+
+    def restore(saved: dict) -> None:
+        """Continue from a checkpoint: weights, optimiser states, history, position and RNG."""
+        nonlocal step, batches_done, fixed_noise, fixed_cond
+        G.load_state_dict(saved["G"])
+        D.load_state_dict(saved["D"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        if ema is not None:  # a run that had no EMA yet starts it from G
+            ema.shadow.load_state_dict(saved.get("G_ema", saved["G"]))
+        fixed_noise = saved["fixed_noise"].to(device)
+        fixed_cond = saved.get("fixed_cond", fixed_cond)
+        fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
+        nan = [float("nan")] * len(saved["history"]["iteration"])  # columns older runs lacked
+        history.update({c: list(saved["history"].get(c, nan)) for c in COLUMNS})
+        evals[:] = list(saved.get("evals", []))
+        step = saved["iteration"]
+        batches_done = saved.get("batches", step)
+        set_rng_state(saved["rng"])
+
+    fixed_noise = fixed_noise.to(device)
+    fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
+    if state is not None:
+        restore(state)
 
     # The objective and its penalty are chosen once; the stabilisers are no-ops when off.
     objective = OBJECTIVES[oc.loss]
@@ -162,9 +179,6 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         """What D sees: DiffAugment, then instance noise (both identity when off)."""
         return instance_noise(diff_augment(x, policy), noise_level)
 
-    evals: list[dict] = list(state.get("evals", [])) if state is not None else []
-    fixed_noise = fixed_noise.to(device)
-    fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
     history.run_dir = run_dir
     history.evals = evals
     if tc.eval_every:  # the feature space and the real features are built once, up front
@@ -174,16 +188,22 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                            device=device)
         real_feats = real_features(space, cfg.data, tc.eval_n)
     if main:
+        check_output_folder(ckpt_dir, checkpoint_bytes([G, D] + ([ema.shadow] if ema else [])))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
     pending: list[torch.Tensor] = []  # per-step stats kept on the device until the next flush
     pending_epochs: list[int] = []
+    guard = DivergenceGuard(tc.divergence_patience, watch_d_wins=oc.loss in ("bce", "minimax"))
+    diverged: str | None = None
+    rollbacks = 0
 
     def flush():
+        nonlocal diverged
         if not pending:
             return
         rows = torch.stack(pending).cpu().tolist()  # one host sync for many steps
         first = step - len(rows) + 1
+        diverged = diverged or guard.check(rows, first, [G, D])
         for i, (row, epoch) in enumerate(zip(rows, pending_epochs)):
             for key, value in zip(COLUMNS, (first + i, epoch, *row)):
                 history[key].append(value)
@@ -220,7 +240,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         return out
 
     def checkpoint():
-        if main:
+        if main and not diverged:  # a diverged state is never saved over the last good one
             save_checkpoint(run_state(), ckpt_dir, step, keep_last=tc.keep_last)
 
     def evaluate():
@@ -311,13 +331,38 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             bar.update(1)
             last = step >= total_steps
             stopping = any_rank(stop.is_set(), ddp, device) if ddp.enabled else stop.is_set()
-            if step % tc.log_every == 0 or last or stopping:
+            if (step % tc.log_every == 0 or last or stopping or step % tc.snapshot_every == 0
+                    or step % tc.checkpoint_every == 0):
                 flush()
+            if diverged:  # stop, or go back to the last good checkpoint with half the learning rate
+                last_good = ckpt_dir / "last.pt"
+                if tc.on_divergence == "stop" or rollbacks >= 3 or not last_good.is_file():
+                    why = ("" if tc.on_divergence == "stop" else " (no checkpoint to roll back to)"
+                           if not last_good.is_file() else " (3 rollbacks did not help)")
+                    bar.close()
+                    raise TrainingDiverged(f"training diverged at {diverged}{why}. The last good checkpoint "
+                                           f"is {last_good}" + ("" if last_good.is_file() else " (none yet)"))
+                restore(load_checkpoint(last_good))
+                for opt in (opt_g, opt_d):
+                    for group in opt.param_groups:
+                        group["lr"] *= 0.5
+                rollbacks += 1
+                pending.clear(), pending_epochs.clear(), guard.reset()
+                bar.write(f"diverged at {diverged}\nrolled back to iteration {step} with learning rates "
+                          f"halved (rollback {rollbacks} of 3)")
+                bar.n = step
+                diverged = None
+                batches = batch_stream(len(data), tc.batch_size, seed=tc.seed, start=batches_done)
+                continue
             if step % tc.snapshot_every == 0 or last:
                 snapshot()
             if tc.eval_every and main and (step % tc.eval_every == 0 or last):
                 evaluate()
+            # a single process also honours a signal that arrived during the snapshot or evaluation
+            stopping = stopping or (not ddp.enabled and stop.is_set())
             if step % tc.checkpoint_every == 0 or last or stopping:
+                if stopping:
+                    flush()
                 checkpoint()
             if stopping:
                 break

@@ -15,6 +15,11 @@ from dcgan.config import Config, ConfigError, TrainConfig
     ({"epochs": 0, "max_steps": 0}, "nothing to train"),
     ({"device": "tpu"}, "--device must be one of"),
     ({"colour": 3}, "unknown setting 'colour'; valid settings are"),
+    ({"loss": "wasserstein"}, "--loss 'wasserstein' is not known; choose one of bce, minimax, wgan"),
+    ({"on_divergence": "panic"}, "--on-divergence must be stop or rollback"),
+    ({"precision": "fp8"}, "--precision must be fp32 or bf16"),
+    ({"d_norm": "group"}, "choose one of auto, batch, layer, instance, none"),
+    ({"cuda_graphs": True}, "--cuda-graphs works through torch.compile"),
 ])
 def test_bad_settings(settings, message):
     with pytest.raises(ConfigError, match=message):

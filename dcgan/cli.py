@@ -183,7 +183,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{result['checkpoint']} (iteration {result['iteration']}), {result['n_samples']} samples vs "
           f"{result['n_real']} real images\nfeatures: {result['features']}")
     for key, value in result["metrics"].items():
-        print(f"  {key:<28}{value:>12.4f}")
+        print(f"  {key:<36}{value:>12.4f}")
     if args.floor:
         from .checkpoint import load_checkpoint
         from .config import Config

@@ -163,3 +163,24 @@ def dataset_conditions(cfg, data) -> tuple[Tensor | None, list[str]]:
                              f"{cfg.data.dataset} is read from arrays: use --dataset folder or celeba")
     names, table = parse_attr_csv(path) if path.suffix.lower() == ".csv" else parse_celeba_attrs(path)
     return attrs_for_files(data.files, table, path), names
+
+
+def fixed_conditions(conds, kind: str, seed: int, n: int = 64):
+    """The conditions behind the snapshot grids: classes in order across the grid (each class a
+    run of cells), or the tag sets of n real images."""
+    if conds is None:
+        return None
+    if kind == "class":
+        k = conds.shape[1]
+        return torch.eye(k)[torch.arange(n) * k // n]  # (n, k)
+    pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(seed))
+    return conds.cpu()[pick.repeat(n // len(conds) + 1)[:n]]
+
+
+def eval_conditions(conds, kind: str, n: int, seed: int):
+    """Conditions for evaluation samples: every class equally often, or real images' tag sets."""
+    if conds is None:
+        return None
+    if kind == "class":
+        return torch.eye(conds.shape[1])[torch.arange(n) % conds.shape[1]]
+    return conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]

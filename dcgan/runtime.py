@@ -64,3 +64,23 @@ def stop_requests():
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    if cfg.objective.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
+        return torch.optim.RMSprop(model.parameters(), lr=lr)
+    fused = {"fused": True} if cfg.train.fused_adam else {}
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)
+
+
+def place_images(images: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
+    """The uint8 dataset where batches are drawn: in GPU memory when asked and it fits in a
+    quarter of what is free (then shuffling and indexing never leave the GPU), else in pinned
+    CPU memory so each batch's copy to the GPU is asynchronous."""
+    if device.type != "cuda":
+        return images
+    if on_device:
+        free, _ = torch.cuda.mem_get_info(device)
+        if images.numel() < free // 4:
+            return images.to(device)
+    return images.pin_memory()

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from .conditions import dataset_conditions, mismatched
+from .conditions import dataset_conditions, eval_conditions, fixed_conditions, mismatched
 from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint, rng_state,
                          save_checkpoint, set_rng_state)
 from .config import Config, ConfigError
@@ -22,7 +22,8 @@ from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
                      r1_penalty)
 from .models import build_models
-from .runtime import default_run_dir, resolve_device, seed_everything, stop_requests, unwrap
+from .runtime import (default_run_dir, make_optimizer, place_images, resolve_device, seed_everything,
+                      stop_requests, unwrap)
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise, noise_std
 from . import viz
 
@@ -90,7 +91,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                          f"--batch-size {tc.batch_size}; lower --batch-size or add images")
     # an iteration is one G update and takes d_steps real batches (one per D update)
     total_steps = tc.max_steps or max(1, tc.epochs * steps_per_epoch // oc.d_steps)
-    images = _place_images(data.images, device, tc.data_on_device)  # uint8 (N, C, S, S)
+    images = place_images(data.images, device, tc.data_on_device)  # uint8 (N, C, S, S)
     conds, cond_names = dataset_conditions(cfg, data)  # (N, K) one-/multi-hot, or None
     if conds is not None:
         conds = conds.to(images.device)
@@ -110,8 +111,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
     G.to(device, memory_format=memory_format)
     D.to(device, memory_format=memory_format)
-    opt_g = _optimizer(G, oc.lr_g or tc.lr, cfg)
-    opt_d = _optimizer(D, oc.lr_d or tc.lr, cfg)
+    opt_g = make_optimizer(G, oc.lr_g or tc.lr, cfg)
+    opt_d = make_optimizer(D, oc.lr_d or tc.lr, cfg)
     # Accelerators, each a no-op when off. G_step/D_step are what the D step calls (compiled, and
     # under torchrun wrapped in DDP, which averages gradients across ranks); G's step calls the
     # frozen D_fast without DDP (no D gradients to average), and the gradient penalties the plain,
@@ -138,7 +139,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         else nullcontext
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))
-    fixed_cond = _fixed_conditions(conds, mc.condition, tc.seed)  # classes in order, or real tag sets
+    fixed_cond = fixed_conditions(conds, mc.condition, tc.seed, N_FIXED)  # classes in order, or real tag sets
     history = History({c: [] for c in COLUMNS})
     step = batches_done = 0
     ema = EMA(G, oc.ema_decay) if oc.ema_decay else None  # G's smoothed twin, for samples and scores
@@ -245,7 +246,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
     def evaluate():
         # samples from their own seeded noise, G in eval mode: the training RNG is untouched
-        eval_cond = _eval_conditions(conds, mc.condition, tc.eval_n, tc.seed)
+        eval_cond = eval_conditions(conds, mc.condition, tc.eval_n, tc.seed)
         fake = generate_for_eval(unwrap(shown), tc.eval_n, seed=tc.seed, device=device, cond=eval_cond)
         intended = eval_cond.argmax(1) if mc.condition == "class" else None
         row = {"iteration": step, **score(space, real_feats, fake, full=False, intended=intended)}
@@ -400,44 +401,3 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         print(f"done: {step} iterations. Outputs in {run_dir}/ (samples/, loss.png, progress.html, "
               f"real_vs_fake.png, checkpoints/last.pt)")
     return history
-
-
-def _fixed_conditions(conds, kind: str, seed: int):
-    """The conditions behind the snapshot grids: classes in order across the grid (each class a
-    run of cells), or the tag sets of N_FIXED real images."""
-    if conds is None:
-        return None
-    if kind == "class":
-        k = conds.shape[1]
-        return torch.eye(k)[torch.arange(N_FIXED) * k // N_FIXED]
-    pick = torch.randperm(len(conds), generator=torch.Generator().manual_seed(seed))[:N_FIXED]
-    return conds[pick % len(conds)]
-
-
-def _eval_conditions(conds, kind: str, n: int, seed: int):
-    """Conditions for evaluation samples: every class equally often, or real images' tag sets."""
-    if conds is None:
-        return None
-    if kind == "class":
-        return torch.eye(conds.shape[1])[torch.arange(n) % conds.shape[1]]
-    return conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]
-
-
-def _optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
-    if cfg.objective.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
-        return torch.optim.RMSprop(model.parameters(), lr=lr)
-    fused = {"fused": True} if cfg.train.fused_adam else {}
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)
-
-
-def _place_images(images: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
-    """The uint8 dataset where batches are drawn: in GPU memory when asked and it fits in a
-    quarter of what is free (then shuffling and indexing never leave the GPU), else in pinned
-    CPU memory so each batch's copy to the GPU is asynchronous."""
-    if device.type != "cuda":
-        return images
-    if on_device:
-        free, _ = torch.cuda.mem_get_info(device)
-        if images.numel() < free // 4:
-            return images.to(device)
-    return images.pin_memory()

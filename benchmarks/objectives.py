@@ -59,7 +59,7 @@ def run_variant(name: str, settings: dict, args) -> dict:
     out = Path(args.out) / name
     cfg = Config.from_flat(recipe="classic", dataset="fashion-mnist", data_root=args.data_root,
                            epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=500,
-                           progress=args.progress, **settings)
+                           progress=args.progress, precision=args.precision, **settings)
     start = time.perf_counter()
     history = train(cfg)
     minutes = (time.perf_counter() - start) / 60
@@ -95,6 +95,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated variants (default: all)")
     parser.add_argument("--out", default="outputs/objectives", help="(default: outputs/objectives)")
     parser.add_argument("--data-root", default="data", help="(default: data)")
+    parser.add_argument("--precision", default="fp32", help="fp32 (the recorded table's) or bf16/auto "
+                        "(faster; compare only rows of one precision) (default: fp32)")
     parser.add_argument("--table", action="store_true", help="only print the table of finished variants")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()

@@ -59,7 +59,7 @@ HELP = {
     "optimizer": "adam or rmsprop",
     "grad_clip": "clip G's and D's gradient norms to this; 0: off",
     "feature_matching": "G matches D's mean features on real data instead of fooling D",
-    "precision": "fp32, or bf16 autocast (losses stay in fp32)",
+    "precision": "fp32, bf16 autocast (losses stay in fp32), or auto (bf16 on CPUs with native bf16)",
     "compile": "torch.compile G and D (first iterations are slow while it compiles)",
     "cuda_graphs": "with --compile: mode reduce-overhead, i.e. CUDA graphs",
     "fused_adam": "Adam's fused kernel",

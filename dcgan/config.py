@@ -114,7 +114,7 @@ class TrainConfig:
     classifier: str = ""  # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     progress: bool = True
     # accelerators: each off unless measured to help (see README, Speed)
-    precision: str = "fp32"  # fp32, or bf16 autocast (losses stay fp32)
+    precision: str = "auto"  # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
     compile: bool = False  # torch.compile G and D (checkpoints store the plain modules)
     cuda_graphs: bool = False  # compile with mode="reduce-overhead": CUDA graphs (static shapes)
     fused_adam: bool = False  # Adam's fused kernel
@@ -128,8 +128,8 @@ class TrainConfig:
                f"--on-divergence must be stop or rollback, got {self.on_divergence!r}")
         _check(isinstance(self.divergence_patience, int) and self.divergence_patience >= 0,
                f"--divergence-patience must be >= 0 (0 turns the D-wins check off), got {self.divergence_patience!r}")
-        _check(self.precision in ("fp32", "bf16"),
-               f"--precision must be fp32 or bf16, got {self.precision!r}")
+        _check(self.precision in ("auto", "fp32", "bf16"),
+               f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         _check(not self.cuda_graphs or self.compile,
                "--cuda-graphs works through torch.compile: add --compile")
         _check(isinstance(self.batch_size, int) and self.batch_size > 0,

@@ -22,8 +22,8 @@ from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
                      r1_penalty)
 from .models import build_models
-from .runtime import (default_run_dir, make_optimizer, place_images, resolve_device, seed_everything,
-                      stop_requests, unwrap)
+from .runtime import (default_run_dir, make_optimizer, place_images, resolve_device, resolve_precision,
+                      seed_everything, stop_requests, unwrap)
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise, noise_std
 from . import viz
 
@@ -135,7 +135,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         # channels_last weights with one input channel have ambiguous strides: harmless, say it once
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         torch.manual_seed(tc.seed + ddp.rank)  # same initial weights (DDP copies rank 0's), own noise
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if tc.precision == "bf16" \
+    precision = resolve_precision(tc.precision, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" \
         else nullcontext
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))

@@ -16,9 +16,9 @@ from conftest import tiny_config
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("settings", [{"precision": "bf16"}, {"fused_adam": True},
+@pytest.mark.parametrize("settings", [{"precision": "bf16"}, {"precision": "fp32"}, {"fused_adam": True},
                                       {"channels_last": False}, {"cudnn_benchmark": True}],
-                         ids=["bf16", "fused-adam", "no-channels-last", "cudnn-benchmark"])
+                         ids=["bf16", "fp32", "fused-adam", "no-channels-last", "cudnn-benchmark"])
 def test_toggle_trains_on_cpu(settings, fmnist_root, tmp_path):
     history = train(tiny_config(fmnist_root, tmp_path / "r", max_steps=8, **settings))
     assert all(math.isfinite(v) for v in history["loss_d"] + history["loss_g"])
@@ -28,7 +28,7 @@ def test_toggle_trains_on_cpu(settings, fmnist_root, tmp_path):
 
 
 def test_bf16_stays_close_to_fp32(fmnist_root, tmp_path):
-    a = train(tiny_config(fmnist_root, tmp_path / "a", max_steps=3, deterministic=True))
+    a = train(tiny_config(fmnist_root, tmp_path / "a", max_steps=3, deterministic=True, precision="fp32"))
     b = train(tiny_config(fmnist_root, tmp_path / "b", max_steps=3, deterministic=True, precision="bf16"))
     assert a["loss_d"][0] == pytest.approx(b["loss_d"][0], rel=0.05)
 
@@ -37,7 +37,8 @@ def test_bf16_stays_close_to_fp32(fmnist_root, tmp_path):
                     reason="torch.compile on the CPU needs a C++ compiler")
 def test_compile_matches_eager_with_gradient_penalty(fmnist_root, tmp_path):
     """WGAN-GP through torch.compile: the penalty runs on the eager D; results match eager ones."""
-    settings = dict(loss="wgan-gp", d_steps=2, max_steps=3, deterministic=False, channels_last=False)
+    settings = dict(loss="wgan-gp", d_steps=2, max_steps=3, deterministic=False, channels_last=False,
+                    precision="fp32")
     torch.manual_seed(0)
     eager = train(tiny_config(fmnist_root, tmp_path / "eager", **settings))
     compiled = train(tiny_config(fmnist_root, tmp_path / "compiled", compile=True, **settings))
@@ -69,3 +70,12 @@ def test_cuda_resume_is_exact_when_deterministic(fmnist_root, tmp_path):
     b = train(tiny_config(fmnist_root, tmp_path / "b", max_steps=10, device="cuda", deterministic=True),
               resume=tmp_path / "b")
     assert a == b
+
+
+def test_auto_precision_resolves_per_device():
+    from dcgan.runtime import resolve_precision
+
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"  # not measured on a GPU yet

@@ -17,7 +17,7 @@ from dcgan.config import Config, ConfigError, TrainConfig
     ({"colour": 3}, "unknown setting 'colour'; valid settings are"),
     ({"loss": "wasserstein"}, "--loss 'wasserstein' is not known; choose one of bce, minimax, wgan"),
     ({"on_divergence": "panic"}, "--on-divergence must be stop or rollback"),
-    ({"precision": "fp8"}, "--precision must be fp32 or bf16"),
+    ({"precision": "fp8"}, "--precision must be auto, fp32 or bf16"),
     ({"d_norm": "group"}, "choose one of auto, batch, layer, instance, none"),
     ({"cuda_graphs": True}, "--cuda-graphs works through torch.compile"),
 ])

@@ -224,7 +224,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .conditions import attrs_vector, class_index
+    import torch
+
+    from .conditions import attrs_vector, class_index, one_hot
     from .sample import generate, load_generator, per_class_grid, write_image_files
     from .runtime import resolve_device
     from .viz import save_grid, save_labelled_grid
@@ -254,7 +256,7 @@ def _sample(args: argparse.Namespace) -> int:
         return 0
     cond = None
     if args.class_ is not None:
-        cond = torch_eye_row(G.n_cond, class_index(args.class_, G.cond_names))
+        cond = one_hot(torch.tensor(class_index(args.class_, G.cond_names)), G.n_cond)
     elif args.attrs is not None:
         cond = attrs_vector(args.attrs, G.cond_names)
     images = generate(G, args.n, seed=args.seed, cond=cond)
@@ -266,12 +268,6 @@ def _sample(args: argparse.Namespace) -> int:
         save_grid(images, out, nrow=args.nrow)
         print(f"wrote a grid of {args.n} samples to {out}")
     return 0
-
-
-def torch_eye_row(k: int, i: int):
-    import torch
-
-    return torch.eye(k)[i]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,6 +165,11 @@ def dataset_conditions(cfg, data) -> tuple[Tensor | None, list[str]]:
     return attrs_for_files(data.files, table, path), names
 
 
+def classes_in_turn(n: int, k: int) -> Tensor:
+    """(n, k) one-hots cycling through the k classes: every class equally often."""
+    return torch.eye(k)[torch.arange(n) % k]
+
+
 def fixed_conditions(conds, kind: str, seed: int, n: int = 64):
     """The conditions behind the snapshot grids: classes in order across the grid (each class a
     run of cells), or the tag sets of n real images."""
@@ -182,5 +187,5 @@ def eval_conditions(conds, kind: str, n: int, seed: int):
     if conds is None:
         return None
     if kind == "class":
-        return torch.eye(conds.shape[1])[torch.arange(n) % conds.shape[1]]
+        return classes_in_turn(n, conds.shape[1])
     return conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]

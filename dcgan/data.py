@@ -165,19 +165,21 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
     channels = cfg.channels or native
     path = cache_path(cfg, channels)
     if path.is_file():
+        cached = None
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             if blob.get("version") == CACHE_VERSION and (cfg.dataset != "folder"
                                                          or blob.get("n_files") == _count_files(cfg)):
-                if cfg.strict and blob["skipped"]:
-                    raise ValueError(f"--strict: {len(blob['skipped'])} files could not be decoded, e.g. "
-                                     f"{blob['skipped'][0]}. Remove or fix them, or drop --strict")
-                return ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
-                                    blob["source"], str(path), list(blob["skipped"]), list(blob["files"]))
-        except ValueError:
-            raise
+                cached = ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
+                                      blob["source"], str(path), list(blob["skipped"]), list(blob["files"]))
         except Exception as e:  # a damaged cache is rebuilt, never trusted
             warnings.warn(f"cache {path} is unreadable ({e}); rebuilding it")
+        else:
+            if cached is not None:
+                if cfg.strict and cached.skipped:
+                    raise ValueError(f"--strict: {len(cached.skipped)} files could not be decoded, e.g. "
+                                     f"{cached.skipped[0]}. Remove or fix them, or drop --strict")
+                return cached
 
     raw = load_raw(cfg.dataset, cfg.data_root, cfg.split, folder=cfg.folder, download=cfg.download)
     skipped: list[str] = []

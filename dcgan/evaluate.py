@@ -158,8 +158,10 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     real, real_labels = real_features(space, cfg.data, n, with_labels=True)
     cond = intended = None
     if G.condition == "class":
-        intended = torch.arange(n) % G.n_cond  # every class equally often
-        cond = torch.eye(G.n_cond)[intended]
+        from .conditions import classes_in_turn
+
+        cond = classes_in_turn(n, G.n_cond)  # every class equally often
+        intended = cond.argmax(1)
     elif G.condition == "attrs":  # the tag sets of real images, as often as the data has them
         from .conditions import dataset_conditions
 

@@ -166,7 +166,7 @@ class Discriminator(nn.Module):
         if self.condition_mode == "concat":
             s = self.image_size
             label_map = self.label_map(cond.to(self.label_map.weight.dtype)).view(-1, 1, s, s)
-            x = torch.cat([x, label_map.to(x.dtype)], dim=1).contiguous(memory_format=_format_of(x))
+            x = torch.cat([x, label_map.to(x.dtype)], dim=1).contiguous(memory_format=memory_format_of(x))
         h = self.main(x)  # (N, width, 4, 4)
         logits = self.head(self.minibatch_std(h)).flatten()  # (N,)
         if self.condition_mode == "projection":
@@ -174,7 +174,8 @@ class Discriminator(nn.Module):
         return (logits, h) if with_features else logits
 
 
-def _format_of(x: torch.Tensor):
+def memory_format_of(x: torch.Tensor):
+    """channels_last if x is stored that way (and has more than one channel), else contiguous."""
     return (torch.channels_last if x.dim() == 4 and x.shape[1] > 1
             and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
 

@@ -52,7 +52,9 @@ def generate(G: Generator, n: int, *, seed: int | None = 0, batch_size: int = 50
     if G.n_cond and cond is None:
         if getattr(G, "condition", "class") != "class":
             raise ValueError("this generator is conditioned on attribute tags: give them (--attrs NAME,...)")
-        cond = torch.eye(G.n_cond)[torch.arange(n) % G.n_cond]
+        from .conditions import classes_in_turn
+
+        cond = classes_in_turn(n, G.n_cond)
     if cond is not None and cond.dim() == 1:
         cond = cond.expand(n, -1)
     conds = cond.split(batch_size) if cond is not None else [None] * len(z.split(batch_size))

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import memory_format_of
+
 Tensor = torch.Tensor
 
 
@@ -107,7 +109,7 @@ def augment_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     padded = F.pad(x, (1, 1, 1, 1))  # (n, c, h+2, w+2), a zero border to read from when shifted out
     batch = torch.arange(n, device=x.device).view(n, 1, 1).expand(n, h, w)
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous(
-        memory_format=_format(x))
+        memory_format=memory_format_of(x))
 
 
 def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
@@ -120,11 +122,6 @@ def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     xs = torch.arange(w, device=x.device).view(1, 1, w)
     inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)  # (n, h, w)
     return x * (~inside).unsqueeze(1).to(x.dtype)
-
-
-def _format(x: Tensor):
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1 \
-        else torch.contiguous_format
 
 
 AUGMENT_FUNCTIONS = {"color": augment_color, "translation": augment_translation, "cutout": augment_cutout}

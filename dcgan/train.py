@@ -332,7 +332,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
             step += 1
             bar.update(1)
             last = step >= total_steps
-            stopping = any_rank(stop.is_set(), ddp, device) if ddp.enabled else stop.is_set()
+            stopping = any_rank(stop.is_set(), ddp, device)  # every rank stops at the same iteration
             if (step % tc.log_every == 0 or last or stopping or step % tc.snapshot_every == 0
                     or step % tc.checkpoint_every == 0):
                 flush()

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dcgan.config import Config  # noqa: E402
 
+SEED = 999  # the default run's
+
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
     "classic": {},
@@ -56,35 +58,79 @@ def run_variant(name: str, settings: dict, args) -> dict:
     from dcgan.runtime import resolve_device
     from dcgan.train import train
 
-    out = Path(args.out) / name
+    from dcgan.runtime import resolve_precision
+
+    out = Path(args.out) / (name if args.seed == SEED else f"{name}-seed{args.seed}")
     cfg = Config.from_flat(recipe="classic", dataset="fashion-mnist", data_root=args.data_root,
                            epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=500,
-                           progress=args.progress, precision=args.precision, **settings)
+                           progress=args.progress, precision=args.precision, seed=args.seed, **settings)
+    precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
     start = time.perf_counter()
     history = train(cfg)
     minutes = (time.perf_counter() - start) / 60
     result = evaluate_checkpoint(out, n=args.n, device=resolve_device("auto"))
     m = result["metrics"]
     return {"variant": name, "settings": json.dumps(settings), "epochs": args.epochs,
-            "iterations": len(history["iteration"]),
+            "precision_mode": precision, "seed": args.seed, "iterations": len(history["iteration"]),
             "fid": round(m["fid_fmnist_cnn"], 3), "kid": round(m["kid_fmnist_cnn"], 3),
             "precision": round(m["precision_fmnist_cnn"], 3), "recall": round(m["recall_fmnist_cnn"], 3),
             "final_loss_d": round(history["loss_d"][-1], 4), "train_minutes": round(minutes, 2),
             "generator": result["generator"]}
 
 
-def print_table(path: Path) -> None:
+def read_rows(path: Path) -> list[dict]:
     rows = list(csv.DictReader(open(path))) if path.is_file() else []
+    for r in rows:  # rows from before these columns: fp32, the default seed
+        r["precision_mode"] = r.get("precision_mode") or "fp32"
+        r["seed"] = r.get("seed") or str(SEED)
+    return rows
+
+
+def plot(path: Path, epochs: int, precision: str) -> Path | None:
+    """A bar per variant (mean FID over its seeds, a dot per seed), classic's bar in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_rows(path) if r["epochs"] == str(epochs) and r["precision_mode"] == precision]
+    if not rows:
+        return None
+    fids: dict[str, list[float]] = {}
+    for r in rows:
+        fids.setdefault(r["variant"], []).append(float(r["fid"]))
+    names = sorted(fids, key=lambda n: sum(fids[n]) / len(fids[n]))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.2), constrained_layout=True)
+    means = [sum(fids[n]) / len(fids[n]) for n in names]
+    ax.barh(names, means, color=["0.6" if n == "classic" else "C0" for n in names])
+    for i, n in enumerate(names):
+        ax.plot(fids[n], [i] * len(fids[n]), "k.", ms=4)
+    if "classic" in fids:
+        ax.axvline(sum(fids["classic"]) / len(fids["classic"]), color="0.4", ls="--", lw=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("FID in the Fashion-MNIST classifier's features (10k samples; lower is better)")
+    ax.set_title(f"Fashion-MNIST 32x32 after {epochs} epoch{'s' if epochs != 1 else ''} ({precision}); "
+                 "dots: one seed each")
+    out = path.with_name(f"fid_{epochs}ep_{precision}.png")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def print_table(path: Path) -> None:
+    rows = read_rows(path)
     if not rows:
         print("no results yet")
         return
-    base = {r["epochs"]: float(r["fid"]) for r in rows if r["variant"] == "classic"}
-    print("| variant | settings | epochs | G updates | FID (fmnist_cnn) | vs classic | precision | recall | "
+    base = {(r["epochs"], r["precision_mode"]): float(r["fid"]) for r in rows
+            if r["variant"] == "classic" and r["seed"] == str(SEED)}
+    print("| variant | settings | epochs | dtype | seed | G updates | FID (fmnist_cnn) | vs classic | precision | recall | "
           "train min |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: float(r["fid"])):
-        ratio = f"{float(r['fid']) / base[r['epochs']]:.2f}x" if r["epochs"] in base else ""
-        print(f"| {r['variant']} | `{r['settings']}` | {r['epochs']} | {r['iterations']} | {float(r['fid']):.2f} | {ratio} | "
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (r["epochs"], r["precision_mode"], float(r["fid"]))):
+        key = (r["epochs"], r["precision_mode"])
+        ratio = f"{float(r['fid']) / base[key]:.2f}x" if key in base else ""
+        print(f"| {r['variant']} | `{r['settings']}` | {r['epochs']} | {r['precision_mode']} | {r['seed']} | {r['iterations']} | {float(r['fid']):.2f} | {ratio} | "
               f"{r['precision']} | {r['recall']} | {r['train_minutes']} |")
 
 
@@ -95,34 +141,47 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated variants (default: all)")
     parser.add_argument("--out", default="outputs/objectives", help="(default: outputs/objectives)")
     parser.add_argument("--data-root", default="data", help="(default: data)")
-    parser.add_argument("--precision", default="fp32", help="fp32 (the recorded table's) or bf16/auto "
-                        "(faster; compare only rows of one precision) (default: fp32)")
-    parser.add_argument("--table", action="store_true", help="only print the table of finished variants")
+    parser.add_argument("--precision", default="auto", help="auto (what the default run uses: bf16 on CPUs "
+                        "with native bf16, else fp32), fp32 or bf16; compare only rows of one precision (default: auto)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"training seed; other seeds show the noise "
+                        f"in one run's FID (default: {SEED})")
+    parser.add_argument("--table", action="store_true", help="only print the table and draw the chart "
+                        "of finished variants")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     results = Path(args.out) / "results.csv"
+    from dcgan.runtime import resolve_device, resolve_precision
+
+    precision = resolve_precision(args.precision, resolve_device("auto"))
     if args.table:
         print_table(results)
+        chart = plot(results, args.epochs, precision)
+        print(f"chart: {chart}" if chart else "")
         return 0
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-    done = {(r["variant"], r["epochs"]) for r in csv.DictReader(open(results))} if results.is_file() else set()
+    done = {(r["variant"], r["epochs"], r["precision_mode"], r["seed"]) for r in read_rows(results)}
     for name in names:
-        if (name, str(args.epochs)) in done:
+        if (name, str(args.epochs), precision, str(args.seed)) in done:
             print(f"{name}: done already, skipping")
             continue
         row = run_variant(name, VARIANTS[name], args)
-        new = not results.is_file()
+        # rewrite the whole file so rows written before a new column keep their place
+        rows = read_rows(results) + [row]
+        fields = list(row) + [k for r in rows for k in r if k not in row]
         results.parent.mkdir(parents=True, exist_ok=True)
-        with open(results, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        tmp = results.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(fields)), restval="")
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(results)
         print(f"{name}: FID {row['fid']:.2f} after {args.epochs} epochs ({row['train_minutes']} min)")
     print_table(results)
+    chart = plot(results, args.epochs, precision)
+    print(f"chart: {chart}" if chart else "")
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Guards that keep a run from being lost: divergence detection and the disk check before training."""
+"""Guards that keep a run from being lost: divergence detection, the disk check, earlier runs set aside."""
 
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -75,3 +76,29 @@ def check_output_folder(folder: Path, need: int) -> None:
         raise ConfigError(f"the disk holding {folder} has {free / 2**20:.1f} MiB free, but a checkpoint needs "
                           f"about {need / 2**20:.1f} MiB and two must fit at once ({want / 2**20:.1f} MiB); "
                           "free some space or choose another --out")
+
+
+def set_aside_previous_run(run_dir: Path) -> Path | None:
+    """A fresh start in a folder that holds an earlier run moves that run to a sibling folder first,
+    so its checkpoints survive and its snapshots do not leak into the new run's animation.
+
+    Returns where it went (None when there was nothing to move). A non-empty folder that is not a
+    run folder is refused rather than moved: `--out` probably names the wrong place.
+    """
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return None
+    if not ((run_dir / "config.json").is_file() or (run_dir / "checkpoints").is_dir()):
+        raise ConfigError(f"--out {run_dir} is a folder with other files in it, not a run folder; "
+                          "choose a new or empty folder for the run")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():  # two fresh starts within a second
+        n += 1
+        target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
+    try:
+        run_dir.rename(target)
+    except OSError as e:
+        raise ConfigError(f"{run_dir} holds an earlier run and it could not be moved aside ({e.strerror or e}); "
+                          f"continue it with --resume {run_dir}, or choose another --out") from None
+    return target

@@ -16,7 +16,8 @@ from .checkpoint import (FORMAT_VERSION, CheckpointError, atomic_torch_save, loa
                          save_checkpoint, set_rng_state)
 from .config import Config, ConfigError
 from .data import ImageDataset, batch_stream, load_dataset, to_model_range
-from .guard import DivergenceGuard, TrainingDiverged, check_output_folder, checkpoint_bytes
+from .guard import (DivergenceGuard, TrainingDiverged, check_output_folder, checkpoint_bytes,
+                    set_aside_previous_run)
 from .distributed import any_rank, finish, init_distributed, replicas_agree
 from .history import COLUMNS, History, write_evals_csv, write_history_csv
 from .losses import (OBJECTIVES, feature_matching_loss, gradient_penalty, matching_aware_d_loss, no_penalty,
@@ -96,6 +97,9 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     if conds is not None:
         conds = conds.to(images.device)
     if main:  # only once the data is known to be there
+        moved = set_aside_previous_run(run_dir) if state is None else None
+        if moved is not None:
+            print(f"{run_dir} held an earlier run; it is now in {moved}")
         for d in (samples_dir, ckpt_dir):
             try:
                 d.mkdir(parents=True, exist_ok=True)

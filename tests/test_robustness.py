@@ -175,6 +175,29 @@ def test_unusable_run_folder(fmnist_root, tmp_path):
         train(tiny_config(fmnist_root, tmp_path / "file" / "run", max_steps=2))
 
 
+def test_a_fresh_start_sets_the_earlier_run_aside(fmnist_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(tiny_config(fmnist_root, out, max_steps=6, snapshot_every=3, checkpoint_every=6))
+    first = load_checkpoint(out)["G"]
+    train(tiny_config(fmnist_root, out, max_steps=3, snapshot_every=3, checkpoint_every=3, seed=1))
+    moved = list(tmp_path.glob("run.replaced-*"))
+    assert len(moved) == 1 and f"it is now in {moved[0]}" in capsys.readouterr().out
+    old = load_checkpoint(moved[0])  # the earlier run, whole
+    assert old["iteration"] == 6 and all(torch.equal(first[k], old["G"][k]) for k in first)
+    assert sorted(p.name for p in (moved[0] / "samples").glob("*.png")) == ["step_0000003.png", "step_0000006.png"]
+    # the new run's animation shows only its own snapshots
+    assert [p.name for p in (out / "samples").glob("*.png")] == ["step_0000003.png"]
+    assert load_checkpoint(out)["iteration"] == 3
+    assert "iteration 6" not in (out / "progress.html").read_text()
+
+    stranger = tmp_path / "notes"
+    stranger.mkdir()
+    (stranger / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="not a run folder; choose a new or empty folder"):
+        train(tiny_config(fmnist_root, stranger, max_steps=2))
+    assert (stranger / "thesis.tex").read_text() == "precious" and len(list(stranger.iterdir())) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # hostile image folders
 

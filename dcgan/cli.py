@@ -76,12 +76,17 @@ ALIASES = {"d_steps": ["--n-critic"]}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    defaults = Config().to_dict()
-    flat_defaults = {k: v for section in defaults.values() for k, v in section.items()}
+    def flat(cfg: Config) -> dict:
+        return {k: v for section in cfg.to_dict().values() for k, v in section.items()}
+
+    classic, recipe = flat(Config()), flat(Config.from_flat())
     for name, f in flat_fields().items():
         flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
-        default = flat_defaults[name]
-        help_text = f"{HELP.get(name, '')} (default: {default!r})"
+        default = classic[name]  # the type comes from the dataclass default
+        shown = f"{recipe[name]!r}"
+        if recipe[name] != default:  # say where a default comes from when the recipe changes it
+            shown += f" in the {DEFAULT_RECIPE} recipe, {default!r} in classic"
+        help_text = f"{HELP.get(name, '')} (default: {shown})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction,

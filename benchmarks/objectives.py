@@ -57,18 +57,15 @@ VARIANTS = {
 }
 
 
-def run_variant(name: str, settings: dict, args) -> dict:
+def run_variant(name: str, settings: dict, args, precision: str) -> dict:
     from dcgan.evaluate import evaluate_checkpoint
     from dcgan.runtime import resolve_device
     from dcgan.train import train
-
-    from dcgan.runtime import resolve_precision
 
     out = Path(args.out) / (name if args.seed == SEED else f"{name}-seed{args.seed}")
     cfg = Config.from_flat(recipe="classic", dataset="fashion-mnist", data_root=args.data_root,
                            epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=500,
                            progress=args.progress, precision=args.precision, seed=args.seed, **settings)
-    precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
     start = time.perf_counter()
     history = train(cfg)
     minutes = (time.perf_counter() - start) / 60
@@ -90,28 +87,44 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def plot(path: Path, epochs: int, precision: str) -> Path | None:
-    """A bar per variant: its FID over classic's at the same seed (mean over seeds, a dot per seed).
+def paired_results(path: Path, epochs: int, precision: str) -> tuple[dict[str, list[dict]], dict[str, float]]:
+    """This budget's rows by variant, each sorted by seed, and classic's FID at each seed."""
+    by_variant: dict[str, list[dict]] = {}
+    for r in read_rows(path):
+        if r["epochs"] == str(epochs) and r["precision_mode"] == precision:
+            by_variant.setdefault(r["variant"], []).append(r)
+    for rs in by_variant.values():
+        rs.sort(key=lambda r: int(r["seed"]))
+    classic = {r["seed"]: float(r["fid"]) for r in by_variant.get("classic", [])}
+    return by_variant, classic
 
-    Ratios, not raw FIDs: one run's FID moves by several points from seed to seed, so a variant run
-    at one seed is only comparable with classic at that seed."""
+
+def ratios_to_classic(rs: list[dict], classic: dict[str, float]) -> list[float]:
+    """Each run's FID over classic's at the same seed: one run's FID moves by several points from seed
+    to seed, so a variant run at one seed is only comparable with classic at that seed."""
+    return [float(r["fid"]) / classic[r["seed"]] for r in rs if r["seed"] in classic]
+
+
+def mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values)
+
+
+def plot(path: Path, epochs: int, precision: str) -> Path | None:
+    """A bar per variant: its FID over classic's at the same seed (mean over seeds, a dot per seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_rows(path) if r["epochs"] == str(epochs) and r["precision_mode"] == precision]
-    classic = {r["seed"]: float(r["fid"]) for r in rows if r["variant"] == "classic"}
-    ratios: dict[str, list[float]] = {}
-    for r in rows:
-        if r["seed"] in classic:
-            ratios.setdefault(r["variant"], []).append(float(r["fid"]) / classic[r["seed"]])
+    by_variant, classic = paired_results(path, epochs, precision)
+    ratios = {n: ratios_to_classic(rs, classic) for n, rs in by_variant.items()}
+    ratios = {n: v for n, v in ratios.items() if v}
     if not ratios:
         return None
-    names = sorted(ratios, key=lambda n: sum(ratios[n]) / len(ratios[n]))
+    names = sorted(ratios, key=lambda n: mean(ratios[n]))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.4), constrained_layout=True)
-    ax.barh(names, [sum(ratios[n]) / len(ratios[n]) for n in names],
-            color=["0.6" if n == "classic" else "C0" for n in names])
+    ax.barh(names, [mean(ratios[n]) for n in names], color=["0.6" if n == "classic" else "C0" for n in names])
     for i, n in enumerate(names):
         ax.plot(ratios[n], [i] * len(ratios[n]), "k.", ms=4)
         ax.annotate(f"{len(ratios[n])} seed{'s' if len(ratios[n]) > 1 else ''}", (0.02, i), va="center",
@@ -129,36 +142,33 @@ def plot(path: Path, epochs: int, precision: str) -> Path | None:
 
 
 def print_table(path: Path, epochs: int, precision: str) -> None:
-    """One row per variant at this budget: mean FID over its seeds, each seed's FID against classic's
-    FID at the same seed (seeds differ by several FID points, so only paired ratios are fair)."""
-    rows = [r for r in read_rows(path) if r["epochs"] == str(epochs) and r["precision_mode"] == precision]
-    if not rows:
+    """One row per variant at this budget: mean FID over its seeds, and each seed's ratio to classic."""
+    by_variant, classic = paired_results(path, epochs, precision)
+    if not by_variant:
         print(f"no results yet at {epochs} epochs, {precision}")
         return
-    by_variant: dict[str, list[dict]] = {}
-    for r in rows:
-        by_variant.setdefault(r["variant"], []).append(r)
-    classic = {r["seed"]: float(r["fid"]) for r in by_variant.get("classic", [])}
 
-    def mean(values) -> float:
-        values = [float(v) for v in values]
-        return sum(values) / len(values)
+    def order(name: str) -> float:  # mean ratio to classic; mean FID for a variant with no paired seed
+        return mean(ratios_to_classic(by_variant[name], classic) or [r["fid"] for r in by_variant[name]])
 
     print(f"Fashion-MNIST 32x32, {epochs} epochs, {precision}; FID in the classifier's features")
     print("| variant | settings | G updates | FID (mean) | FID per seed | vs classic, same seed | precision "
           "| recall | train min |")
     print("|---|---|---|---|---|---|---|---|---|")
-    def paired(name: str) -> float:  # mean ratio to classic at the same seeds; mean FID without one
-        rs = [r for r in by_variant[name] if r["seed"] in classic]
-        return mean(float(r["fid"]) / classic[r["seed"]] for r in rs) if rs else mean(r["fid"] for r in by_variant[name])
-
-    for name in sorted(by_variant, key=paired):
-        rs = sorted(by_variant[name], key=lambda r: int(r["seed"]))
+    for name in sorted(by_variant, key=order):
+        rs = by_variant[name]
         seeds = ", ".join(f"{float(r['fid']):.1f} (seed {r['seed']})" for r in rs)
-        ratios = ", ".join(f"{float(r['fid']) / classic[r['seed']]:.2f}x" for r in rs if r["seed"] in classic)
+        ratios = ", ".join(f"{x:.2f}x" for x in ratios_to_classic(rs, classic))
         print(f"| {name} | `{rs[0]['settings']}` | {rs[0]['iterations']} | {mean(r['fid'] for r in rs):.2f} | "
               f"{seeds} | {ratios} | {mean(r['precision'] for r in rs):.3f} | {mean(r['recall'] for r in rs):.3f} "
               f"| {mean(r['train_minutes'] for r in rs):.1f} |")
+
+
+def report(path: Path, epochs: int, precision: str) -> None:
+    print_table(path, epochs, precision)
+    chart = plot(path, epochs, precision)
+    if chart:
+        print(f"chart: {chart}")
 
 
 def main() -> int:
@@ -181,9 +191,7 @@ def main() -> int:
 
     precision = resolve_precision(args.precision, resolve_device("auto"))
     if args.table:
-        print_table(results, args.epochs, precision)
-        chart = plot(results, args.epochs, precision)
-        print(f"chart: {chart}" if chart else "")
+        report(results, args.epochs, precision)
         return 0
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
@@ -194,7 +202,7 @@ def main() -> int:
         if (name, str(args.epochs), precision, str(args.seed)) in done:
             print(f"{name}: done already, skipping")
             continue
-        row = run_variant(name, VARIANTS[name], args)
+        row = run_variant(name, VARIANTS[name], args, precision)
         # rewrite the whole file so rows written before a new column keep their place
         rows = read_rows(results) + [row]
         fields = list(row) + [k for r in rows for k in r if k not in row]
@@ -206,9 +214,7 @@ def main() -> int:
             w.writerows(rows)
         tmp.replace(results)
         print(f"{name}: FID {row['fid']:.2f} after {args.epochs} epochs ({row['train_minutes']} min)")
-    print_table(results, args.epochs, precision)
-    chart = plot(results, args.epochs, precision)
-    print(f"chart: {chart}" if chart else "")
+    report(results, args.epochs, precision)
     return 0
 
 

@@ -75,11 +75,13 @@ HELP = {
 ALIASES = {"d_steps": ["--n-critic"]}
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    def flat(cfg: Config) -> dict:
-        return {k: v for section in cfg.to_dict().values() for k, v in section.items()}
+def _flatten(sections: dict) -> dict:
+    """{"train": {"lr": ...}, ...} -> {"lr": ...}: setting names are unique across sections."""
+    return {k: v for section in sections.values() for k, v in section.items()}
 
-    classic, recipe = flat(Config()), flat(Config.from_flat())
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    classic, recipe = _flatten(Config().to_dict()), _flatten(Config.from_flat().to_dict())
     for name, f in flat_fields().items():
         flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
         default = classic[name]  # the type comes from the dataclass default
@@ -219,7 +221,7 @@ def _train(args: argparse.Namespace) -> int:
         from .checkpoint import load_checkpoint
 
         saved = load_checkpoint(args.resume)["config"]
-        flat = {k: v for section in saved.values() for k, v in section.items()}
+        flat = _flatten(saved)
         flat.update(given)
         flat.setdefault("out", "")
         given = flat

@@ -279,10 +279,7 @@ class Config:
         """
         _check(recipe in RECIPES, f"--recipe {recipe!r} is not known; choose one of {', '.join(RECIPES)}")
         preset = dict(RECIPES[recipe])
-        loss = kwargs.get("loss", preset.get("loss", "bce"))
-        if loss not in TARGET_LOSSES:  # a recipe's target tricks apply only to losses that have targets
-            preset = {k: v for k, v in preset.items() if k not in ("label_smoothing", "label_flip")}
-        preset.update(LOSS_PRESETS.get(loss, {}))
+        preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
         kwargs = {**preset, **kwargs}
         sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         owners = {f.name: s for s, c in SECTIONS.items() for f in dataclasses.fields(c)}

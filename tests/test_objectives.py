@@ -231,7 +231,7 @@ def test_the_default_recipe_is_the_tuned_one_and_classic_is_one_flag_away():
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert Config.from_flat(recipe="classic") == Config()  # the paper, every knob
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
-    # the papers' WGAN settings win over the recipe's clipping; losses without targets drop smoothing
+    # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
     assert Config.from_flat(loss="wgan-gp").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan").objective.grad_clip == 0.0
     assert Config.from_flat(loss="hinge").objective.label_smoothing == 0.0

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dcgan.config import Config  # noqa: E402
 
 SEED = 999  # the default run's
+TUNED = "grad-clip"  # the variant that was the default recipe before issue 14
 
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
@@ -54,26 +55,44 @@ VARIANTS = {
     # the best single setting with the cheap ones that also beat classic on their own
     "clip-ema": {"grad_clip": 10.0, "ema_decay": 0.999},
     "clip-smooth-ema": {"grad_clip": 10.0, "label_smoothing": 0.1, "ema_decay": 0.999},
+    # issue 14's hypotheses, each on top of today's tuned recipe (grad-clip 10)
+    "clip-lr4": {"grad_clip": 10.0, "lr": 4e-4},
+    "clip-batch64": {"grad_clip": 10.0, "batch_size": 64},
+    "clip-beta2-99": {"grad_clip": 10.0, "beta2": 0.99},
+    "clip-lrdecay": {"grad_clip": 10.0, "lr_decay": 0.5},
+    "clip-lr8": {"grad_clip": 10.0, "lr": 8e-4},
+    "clip-lr4-ema": {"grad_clip": 10.0, "lr": 4e-4, "ema_decay": 0.999},
+    "clip-lr4-decay": {"grad_clip": 10.0, "lr": 4e-4, "lr_decay": 0.3},
+    "clip-lr8-ema": {"grad_clip": 10.0, "lr": 8e-4, "ema_decay": 0.999},
 }
 
 
-def run_variant(name: str, settings: dict, args, precision: str) -> dict:
+def run_variant(name: str, settings: dict, args, precision: str, seed: int) -> dict:
     from dcgan.evaluate import evaluate_checkpoint
     from dcgan.runtime import resolve_device
     from dcgan.train import train
 
-    out = Path(args.out) / (name if args.seed == SEED else f"{name}-seed{args.seed}")
+    out = Path(args.out) / (name if seed == SEED else f"{name}-seed{seed}")
     cfg = Config.from_flat(recipe="classic", dataset="fashion-mnist", data_root=args.data_root,
-                           epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=500,
-                           progress=args.progress, precision=args.precision, seed=args.seed, **settings)
+                           epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=468, keep_last=0,
+                           progress=args.progress, precision=args.precision, seed=seed,
+                           eval_every=args.eval_every, eval_n=2000, **settings)
     start = time.perf_counter()
     history = train(cfg)
     minutes = (time.perf_counter() - start) / 60
     result = evaluate_checkpoint(out, n=args.n, device=resolve_device("auto"))
     m = result["metrics"]
+    # two epochs in: the checkpoint written then (checkpoint_every 468 = one epoch at batch 128), which is
+    # what a 2-epoch run gives for recipes whose schedule does not depend on the run's length
+    two = out / "checkpoints" / f"step_{2 * 468:07d}.pt"
+    fid_2ep = (round(evaluate_checkpoint(two, n=args.n, device=resolve_device("auto"), write=False)
+                     ["metrics"]["fid_fmnist_cnn"], 3)
+               if two.is_file() and args.epochs > 2 and settings.get("batch_size", 128) == 128
+               and not settings.get("lr_decay") else "")
     return {"variant": name, "settings": json.dumps(settings), "epochs": args.epochs,
-            "precision_mode": precision, "seed": args.seed, "iterations": len(history["iteration"]),
+            "precision_mode": precision, "seed": seed, "iterations": len(history["iteration"]),
             "fid": round(m["fid_fmnist_cnn"], 3), "kid": round(m["kid_fmnist_cnn"], 3),
+            "coverage": round(m["coverage_fmnist_cnn"], 3), "fid_at_936": fid_2ep,
             "precision": round(m["precision_fmnist_cnn"], 3), "recall": round(m["recall_fmnist_cnn"], 3),
             "final_loss_d": round(history["loss_d"][-1], 4), "train_minutes": round(minutes, 2),
             "generator": result["generator"]}
@@ -141,6 +160,50 @@ def plot(path: Path, epochs: int, precision: str) -> Path | None:
     return out
 
 
+def plot_time(out_dir: Path, names: list[str], labels: dict[str, str] | None = None) -> Path | None:
+    """FID during training (evals.csv: 2000 samples every --eval-every iterations) against training
+    minutes, evaluations left out: a thin line per seed and the mean over seeds in bold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    drawn = False
+    for i, name in enumerate(names):
+        curves = []
+        for run in sorted(out_dir.glob(f"{name}*/evals.csv")):
+            if run.parent.name != name and not run.parent.name.startswith(f"{name}-seed"):
+                continue
+            rows = list(csv.DictReader(open(run)))
+            if not rows or "seconds" not in rows[0]:
+                continue
+            minutes = [float(r["seconds"]) / 60 for r in rows]
+            fids = [float(r["fid_fmnist_cnn"]) for r in rows]
+            ax.plot(minutes, fids, color=f"C{i}", lw=0.7, alpha=0.45)
+            curves.append((minutes, fids))
+        if not curves:
+            continue
+        n = min(len(c[1]) for c in curves)
+        ax.plot([mean(c[0][j] for c in curves) for j in range(n)], [mean(c[1][j] for c in curves) for j in range(n)],
+                color=f"C{i}", lw=2.2, marker="o", ms=3,
+                label=f"{(labels or {}).get(name, name)} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_yscale("log")
+    ax.set_xlabel("training minutes (evaluations left out), 2-core CPU")
+    ax.set_ylabel("FID, classifier features, 2000 samples (log)")
+    ax.set_title("Fashion-MNIST 32x32: FID during training against wall-clock time")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    out = out_dir / "fid_vs_minutes.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def print_table(path: Path, epochs: int, precision: str) -> None:
     """One row per variant at this budget: mean FID over its seeds, and each seed's ratio to classic."""
     by_variant, classic = paired_results(path, epochs, precision)
@@ -152,16 +215,22 @@ def print_table(path: Path, epochs: int, precision: str) -> None:
         return mean(ratios_to_classic(by_variant[name], classic) or [r["fid"] for r in by_variant[name]])
 
     print(f"Fashion-MNIST 32x32, {epochs} epochs, {precision}; FID in the classifier's features")
-    print("| variant | settings | G updates | FID (mean) | FID per seed | vs classic, same seed | precision "
-          "| recall | train min |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    tuned = {r["seed"]: float(r["fid"]) for r in by_variant.get(TUNED, [])}
+    print("| variant | settings | G updates | FID (mean) | FID per seed | vs classic, same seed "
+          f"| vs {TUNED} (the old default), same seed | FID at 936 updates (mean) | precision | recall | coverage "
+          "| train min |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in sorted(by_variant, key=order):
         rs = by_variant[name]
         seeds = ", ".join(f"{float(r['fid']):.1f} (seed {r['seed']})" for r in rs)
         ratios = ", ".join(f"{x:.2f}x" for x in ratios_to_classic(rs, classic))
+        vs_tuned = ", ".join(f"{x:.2f}x" for x in ratios_to_classic(rs, tuned))
+        coverage = mean(r.get("coverage") or "nan" for r in rs)
+        at_936 = [r["fid_at_936"] for r in rs if r.get("fid_at_936")]
+        at_936 = f"{mean(at_936):.2f} ({len(at_936)})" if at_936 else ""
         print(f"| {name} | `{rs[0]['settings']}` | {rs[0]['iterations']} | {mean(r['fid'] for r in rs):.2f} | "
-              f"{seeds} | {ratios} | {mean(r['precision'] for r in rs):.3f} | {mean(r['recall'] for r in rs):.3f} "
-              f"| {mean(r['train_minutes'] for r in rs):.1f} |")
+              f"{seeds} | {ratios} | {vs_tuned} | {at_936} | {mean(r['precision'] for r in rs):.3f} "
+              f"| {mean(r['recall'] for r in rs):.3f} | {coverage:.2f} | {mean(r['train_minutes'] for r in rs):.1f} |")
 
 
 def report(path: Path, epochs: int, precision: str) -> None:
@@ -180,10 +249,16 @@ def main() -> int:
     parser.add_argument("--data-root", default="data", help="(default: data)")
     parser.add_argument("--precision", default="auto", help="auto (what the default run uses: bf16 on CPUs "
                         "with native bf16, else fp32), fp32 or bf16; compare only rows of one precision (default: auto)")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"training seed; other seeds show the noise "
-                        f"in one run's FID (default: {SEED})")
+    parser.add_argument("--seed", default=str(SEED), help=f"training seed, or several comma-separated "
+                        f"(each variant runs at each); other seeds show the noise in one run's FID (default: {SEED})")
+    parser.add_argument("--eval-every", type=int, default=200, help="FID on 2000 samples every N iterations "
+                        "during training, with training seconds: evals.csv for the FID-against-time chart "
+                        "(0: off; default: 200)")
     parser.add_argument("--table", action="store_true", help="only print the table and draw the chart "
                         "of finished variants")
+    parser.add_argument("--time-chart", default="", metavar="A,B,C",
+                        help="only draw FID against training minutes for these variants, from their runs' "
+                             "evals.csv (OUT/fid_vs_minutes.png)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     results = Path(args.out) / "results.csv"
@@ -193,16 +268,20 @@ def main() -> int:
     if args.table:
         report(results, args.epochs, precision)
         return 0
+    if args.time_chart:
+        print(f"chart: {plot_time(Path(args.out), args.time_chart.split(','))}")
+        return 0
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     done = {(r["variant"], r["epochs"], r["precision_mode"], r["seed"]) for r in read_rows(results)}
-    for name in names:
-        if (name, str(args.epochs), precision, str(args.seed)) in done:
-            print(f"{name}: done already, skipping")
+    seeds = [int(s) for s in args.seed.split(",") if s.strip()]
+    for name, seed in [(n, s) for s in seeds for n in names]:
+        if (name, str(args.epochs), precision, str(seed)) in done:
+            print(f"{name} seed {seed}: done already, skipping")
             continue
-        row = run_variant(name, VARIANTS[name], args, precision)
+        row = run_variant(name, VARIANTS[name], args, precision, seed)
         # rewrite the whole file so rows written before a new column keep their place
         rows = read_rows(results) + [row]
         fields = list(row) + [k for r in rows for k in r if k not in row]
@@ -213,7 +292,7 @@ def main() -> int:
             w.writeheader()
             w.writerows(rows)
         tmp.replace(results)
-        print(f"{name}: FID {row['fid']:.2f} after {args.epochs} epochs ({row['train_minutes']} min)")
+        print(f"{name} seed {seed}: FID {row['fid']:.2f} after {args.epochs} epochs ({row['train_minutes']} min)")
     report(results, args.epochs, precision)
     return 0
 

@@ -58,6 +58,7 @@ HELP = {
     "lr_g": "G's learning rate (TTUR); 0 uses --lr",
     "optimizer": "adam or rmsprop",
     "grad_clip": "clip G's and D's gradient norms to this; 0: off",
+    "lr_decay": "share of the run, at its end, over which both learning rates fall linearly to 0; 0: off",
     "feature_matching": "G matches D's mean features on real data instead of fooling D",
     "precision": "fp32, bf16 autocast (losses stay in fp32), or auto (bf16 on CPUs with native bf16)",
     "compile": "torch.compile G and D (first iterations are slow while it compiles)",
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p_train)
     p_train.add_argument("--recipe", default=argparse.SUPPRESS, metavar="RECIPE",
                          help=f"preset for the settings not given: {', '.join(RECIPES)} "
-                              f"(default: {DEFAULT_RECIPE!r}; classic is Radford et al.'s plain DCGAN)")
+                              f"(default: {DEFAULT_RECIPE!r}; classic is Radford et al.'s plain DCGAN); "
+                              "'list' prints every recipe and where each of its settings comes from")
     p_train.set_defaults(run=_train)
     p_train.add_argument("--resume", metavar="RUN_OR_CKPT", default=None,
                          help="continue a run from its folder or a checkpoint file; settings not "
@@ -217,6 +219,11 @@ def _train(args: argparse.Namespace) -> int:
 
     given = {k: v for k, v in vars(args).items() if k in flat_fields()}
     recipe = getattr(args, "recipe", DEFAULT_RECIPE)
+    if recipe == "list":
+        from .config import describe_recipes
+
+        print(describe_recipes())
+        return 0
     if args.resume:
         from .checkpoint import load_checkpoint
 

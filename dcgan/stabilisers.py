@@ -23,7 +23,9 @@ class EMA:
 
     shadow <- d * shadow + (1 - d) * G after every G step, with the decay warmed up as
     d_t = min(decay, (1 + t) / (10 + t)) so the first, random weights are forgotten quickly.
-    BatchNorm's running statistics are copied, not averaged: they describe G's current layers.
+    BatchNorm's running statistics are not averaged or copied: the live G's describe other
+    weights (boschresearch/OASIS #21). `recalibrate` measures the averaged weights' own, and
+    runs before every grid, evaluation and checkpoint.
     """
 
     def __init__(self, model: nn.Module, decay: float):
@@ -33,10 +35,41 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
-        for s, p in zip(self.shadow.parameters(), model.parameters()):
-            s.lerp_(p.detach(), 1 - d)
-        for s, b in zip(self.shadow.buffers(), model.buffers()):
-            s.copy_(b)
+        torch._foreach_lerp_([s for s in self.shadow.parameters()],
+                             [p.detach() for p in model.parameters()], 1 - d)
+
+    def recalibrate(self, nz: int, *, cond: Tensor | None = None, batches: int = 8,
+                    batch_size: int = 128, seed: int = 0) -> None:
+        """Re-estimate the shadow's BatchNorm statistics from its own outputs on fresh noise."""
+        recalibrate_batchnorm(self.shadow, nz, cond=cond, batches=batches, batch_size=batch_size, seed=seed)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, nz: int, *, cond: Tensor | None = None, batches: int = 8,
+                          batch_size: int = 128, seed: int = 0) -> None:
+    """Set G's BatchNorm running statistics to the plain average over `batches` batches of its own
+    activations on noise (the statistics its weights produce), then leave it in eval mode.
+
+    `cond` (M, K) is a pool of conditions to draw from for a conditional G. Uses its own random
+    generator, so the training RNG is untouched.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    for _ in range(batches):
+        z = torch.randn(batch_size, nz, 1, 1, generator=gen).to(device)
+        c = None if cond is None else cond[torch.randint(len(cond), (batch_size,), generator=gen)].to(device)
+        model(z, c)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
 
 
 def instance_noise(x: Tensor, std: float) -> Tensor:

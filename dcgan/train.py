@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -197,6 +198,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         check_output_folder(ckpt_dir, checkpoint_bytes([G, D] + ([ema.shadow] if ema else [])))
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
+    ema_measured_at = -1  # the step whose EMA weights the shadow's BatchNorm statistics describe
     pending: list[torch.Tensor] = []  # per-step stats kept on the device until the next flush
     pending_epochs: list[int] = []
     guard = DivergenceGuard(tc.divergence_patience, watch_d_wins=oc.loss in ("bce", "minimax"))
@@ -218,10 +220,19 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         bar.set_postfix(loss_d=f"{rows[-1][0]:.3f}", loss_g=f"{rows[-1][1]:.3f}",
                         d_x=f"{rows[-1][2]:.2f}", d_g_z=f"{rows[-1][3]:.2f}")
 
+    def refresh_ema():
+        """Give the EMA generator BatchNorm statistics of its own weights before it is shown or saved
+        (once per step: a snapshot, evaluation and checkpoint at the same step share them)."""
+        nonlocal ema_measured_at
+        if ema is not None and ema_measured_at != step:
+            ema.recalibrate(mc.nz, cond=conds, seed=tc.seed)
+            ema_measured_at = step
+
     def snapshot():
         flush()  # history.csv and the notebook's plots are current to this step
         if not main:
             return
+        refresh_ema()
         training = shown.training
         shown.eval()  # BatchNorm uses its running statistics: the grid does not depend on a batch
         with torch.no_grad():
@@ -242,6 +253,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                "fixed_noise": fixed_noise.cpu(), "evals": list(evals), "cond_names": list(cond_names),
                "fixed_cond": fixed_cond.cpu() if fixed_cond is not None else None}
         if ema is not None:
+            refresh_ema()
             out["G_ema"] = ema.shadow.state_dict()
         return out
 
@@ -251,10 +263,16 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
     def evaluate():
         # samples from their own seeded noise, G in eval mode: the training RNG is untouched
+        nonlocal eval_seconds
+        started = time.perf_counter()
         eval_cond = eval_conditions(conds, mc.condition, tc.eval_n, tc.seed)
+        refresh_ema()
         fake = generate_for_eval(unwrap(shown), tc.eval_n, seed=tc.seed, device=device, cond=eval_cond)
         intended = eval_cond.argmax(1) if mc.condition == "class" else None
-        row = {"iteration": step, **score(space, real_feats, fake, full=False, intended=intended)}
+        # seconds: training time so far, evaluations excluded (for FID-against-time charts)
+        seconds = seconds_before + started - clock_start - eval_seconds
+        row = {"iteration": step, "seconds": round(seconds, 2),
+               **score(space, real_feats, fake, full=False, intended=intended)}
         key = f"fid_{space.tag}"
         best = min((e[key] for e in evals), default=float("inf"))
         evals.append(row)
@@ -262,14 +280,23 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         if row[key] < best:
             atomic_torch_save({**run_state(), "format_version": FORMAT_VERSION}, ckpt_dir / "best.pt")
         bar.write(f"iteration {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
-                                                     if k != "iteration"))
+                                                     if k not in ("iteration", "seconds")))
+        eval_seconds += time.perf_counter() - started
 
+    # a resumed run's clock continues from its last evaluation (older runs' evals have no seconds)
+    seconds_before = float(evals[-1].get("seconds", 0.0)) if evals else 0.0
+    clock_start, eval_seconds = time.perf_counter(), 0.0
     batches = batch_stream(len(data), tc.batch_size, seed=tc.seed, start=batches_done)
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="it", disable=not (tc.progress and main),
                dynamic_ncols=True, mininterval=0.5)
     with stop_requests() as stop:
         while step < total_steps:
             noise_level = noise_std(oc.instance_noise, step, total_steps)
+            if tc.lr_decay:  # the last lr_decay of the run: both rates fall linearly to 0
+                factor = min(1.0, (total_steps - step) / (tc.lr_decay * total_steps))
+                for opt in (opt_g, opt_d):
+                    for group in opt.param_groups:
+                        group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
             # (1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's
             # version of "score real high, fake low"), d_steps times on fresh real batches
@@ -352,6 +379,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
                 for opt in (opt_g, opt_d):
                     for group in opt.param_groups:
                         group["lr"] *= 0.5
+                        if "initial_lr" in group:  # the rate --lr-decay decays from
+                            group["initial_lr"] *= 0.5
                 rollbacks += 1
                 pending.clear(), pending_epochs.clear(), guard.reset()
                 bar.write(f"diverged at {diverged}\nrolled back to iteration {step} with learning rates "
@@ -393,6 +422,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         viz.animation_html(frames, run_dir / "progress.html",
                            titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(tc.seed))[:N_FIXED]
+    refresh_ema()
     training = shown.training
     shown.eval()
     with torch.no_grad():

@@ -88,7 +88,9 @@ def test_metrics_json_names_its_features(classifier, fmnist_root, tmp_path):
     history = train(tiny_config(fmnist_root, run, max_steps=20, eval_every=10, eval_n=200,
                                 classifier=str(path)))
     assert [e["iteration"] for e in history.evals] == [10, 20]
-    assert (run / "evals.csv").read_text().startswith("iteration,fid_fmnist_cnn,coverage_fmnist_cnn")
+    assert (run / "evals.csv").read_text().startswith("iteration,seconds,fid_fmnist_cnn,coverage_fmnist_cnn")
+    seconds = [e["seconds"] for e in history.evals]  # training time, evaluations left out
+    assert 0 < seconds[0] < seconds[1]
     assert (run / "checkpoints" / "best.pt").is_file()
     result = evaluate_checkpoint(run, n=300, classifier=path)
     saved = json.loads((run / "metrics.json").read_text())

@@ -72,7 +72,7 @@ def test_train_notebook(trained_run):
         assert (run / name).is_file(), name
     text = text_of(nb)
     assert "starting the run in" in text
-    assert "recipe tuned: grad_clip=10.0" in text  # the default recipe reaches the notebook's run
+    assert "recipe fast: grad_clip=10.0, lr=0.0004" in text  # the default recipe reaches the notebook's run
     assert json.loads((run / "config.json").read_text())["objective"]["grad_clip"] == 10.0
     assert "_anim_img" in text  # the inline animation player
     assert images_in(nb) >= 3  # live grid / loss plots, the curves, real vs fake

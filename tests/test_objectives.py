@@ -229,12 +229,28 @@ def test_the_default_recipe_is_the_tuned_one_and_classic_is_one_flag_away():
         section = next(s for s in ("model", "objective", "train") if hasattr(getattr(default, s), key))
         assert getattr(getattr(default, section), key) == value, key
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
+    assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
     assert Config.from_flat(recipe="classic") == Config()  # the paper, every knob
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
     # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
     assert Config.from_flat(loss="wgan-gp").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan").objective.grad_clip == 0.0
+    assert Config.from_flat(loss="wgan-gp").train.lr == 2e-4  # the recipe's lr was measured for bce only
     assert Config.from_flat(loss="hinge").objective.label_smoothing == 0.0
+
+
+def test_recipe_list_names_every_recipe_and_its_sources(capsys):
+    from dcgan.cli import main
+    from dcgan.config import RECIPES
+
+    assert main(["train", "--recipe", "list"]) == 0
+    out = capsys.readouterr().out
+    for name, settings in RECIPES.items():
+        assert f"{name}" in out
+        for key in settings:
+            line = next(l for l in out.splitlines() if l.strip().startswith(f"--{key.replace('_', '-')} "))
+            assert len(line.split(": ", 1)[1]) > 20  # a source, not an empty note
+    assert "(the default)" in out
 
 
 def test_cli_flags_round_trip(fmnist_root, tmp_path):

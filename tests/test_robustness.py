@@ -119,11 +119,12 @@ def test_divergence_stops_and_keeps_the_good_checkpoint(fmnist_root, tmp_path, m
 def test_divergence_rolls_back_with_a_lower_learning_rate(fmnist_root, tmp_path, monkeypatch, capsys):
     _nan_objective(monkeypatch, calls=[8])  # one blow-up at the 8th iteration
     out = tmp_path / "run"
-    history = train(tiny_config(fmnist_root, out, max_steps=12, checkpoint_every=5, log_every=1,
-                                on_divergence="rollback"))
+    config = tiny_config(fmnist_root, out, max_steps=12, checkpoint_every=5, log_every=1,
+                         on_divergence="rollback")
+    history = train(config)
     assert history["iteration"] == list(range(1, 13)) and all(np.isfinite(history["loss_g"]))
     state = load_checkpoint(out)
-    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # 2e-4 halved
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(config.train.lr / 2)  # the recipe's rate, halved
     printed = capsys.readouterr()
     assert "rolled back to iteration 5 with learning rates halved" in printed.out + printed.err
 

@@ -64,6 +64,10 @@ VARIANTS = {
     "clip-lr4-ema": {"grad_clip": 10.0, "lr": 4e-4, "ema_decay": 0.999},
     "clip-lr4-decay": {"grad_clip": 10.0, "lr": 4e-4, "lr_decay": 0.3},
     "clip-lr8-ema": {"grad_clip": 10.0, "lr": 8e-4, "ema_decay": 0.999},
+    # on top of the fast recipe: a faster D (TTUR), and Adam's momentum off as in the GAN papers after DCGAN
+    "clip-lr4-dlr8": {"grad_clip": 10.0, "lr_g": 4e-4, "lr_d": 8e-4},
+    "clip-lr4-b0": {"grad_clip": 10.0, "lr": 4e-4, "beta1": 0.0, "beta2": 0.99},
+    "clip-lr4-batch64": {"grad_clip": 10.0, "lr": 4e-4, "batch_size": 64},
 }
 
 
@@ -75,7 +79,7 @@ def run_variant(name: str, settings: dict, args, precision: str, seed: int) -> d
     out = Path(args.out) / (name if seed == SEED else f"{name}-seed{seed}")
     cfg = Config.from_flat(recipe="classic", dataset="fashion-mnist", data_root=args.data_root,
                            epochs=args.epochs, out=str(out), snapshot_every=100, checkpoint_every=468, keep_last=0,
-                           progress=args.progress, precision=args.precision, seed=seed,
+                           progress=args.progress, precision=precision, seed=seed,
                            eval_every=args.eval_every, eval_n=2000, **settings)
     start = time.perf_counter()
     history = train(cfg)
@@ -262,9 +266,11 @@ def main() -> int:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     results = Path(args.out) / "results.csv"
-    from dcgan.runtime import resolve_device, resolve_precision
+    from dcgan.precision import native_bf16
 
-    precision = resolve_precision(args.precision, resolve_device("auto"))
+    # every run is given its precision explicitly, so each row says what it used: for auto, bf16 where
+    # the CPU has bf16 instructions (measured 1.46x faster than fp32 on the machine these rows come from)
+    precision = args.precision if args.precision != "auto" else "bf16" if native_bf16() else "fp32"
     if args.table:
         report(results, args.epochs, precision)
         return 0

@@ -125,6 +125,12 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
                           "checkpoints/last.pt")
 
 
+def run_dir_of(path: str | os.PathLike) -> Path:
+    """The run folder a checkpoint belongs to, whether given as the folder, its checkpoints/ or a file."""
+    file = resolve_checkpoint(path)
+    return file.parent.parent if file.parent.name == "checkpoints" else file.parent
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load safely (weights_only=True): tensors and plain containers only, never code."""
     file = resolve_checkpoint(path)

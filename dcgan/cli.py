@@ -3,76 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .config import (AUGMENTS, D_NORMS, DATASETS, DEFAULT_RECIPE, DEVICES, LOSSES, RECIPES, Config,
-                     ConfigError, flat_fields)
+from .config import DEFAULT_RECIPE, RECIPES, Config, ConfigError, flat_fields
 
-HELP = {
-    "nz": "length of the latent vector z",
-    "ngf": "generator width (channels of its last hidden layer)",
-    "ndf": "discriminator width (channels of its first layer)",
-    "dataset": f"one of {', '.join(DATASETS)}",
-    "data_root": "where datasets and their preprocessed caches live",
-    "image_size": "side of the square images: 32, 64 or 128 (28x28 data is resized)",
-    "channels": "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour",
-    "split": "train, test or all",
-    "folder": "the image folder for --dataset folder (flat, or one subfolder per class)",
-    "download": "try torchvision's download when no local copy is found",
-    "batch_size": "images per batch",
-    "epochs": "passes over the data (ignored when --max-steps is set)",
-    "max_steps": "stop after this many iterations (0: use --epochs)",
-    "lr": "Adam learning rate for G and D",
-    "beta1": "Adam beta1",
-    "beta2": "Adam beta2",
-    "seed": "random seed (weights, noise, data order)",
-    "device": f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu",
-    "deterministic": "torch.use_deterministic_algorithms(True): slower, bit-reproducible",
-    "channels_last": "NHWC memory format for the convolutions",
-    "snapshot_every": "write a sample grid of the fixed noise every N iterations",
-    "checkpoint_every": "write a checkpoint every N iterations",
-    "keep_last": "numbered checkpoints to keep besides last.pt (0 keeps all)",
-    "log_every": "read losses back from the device every N iterations",
-    "out": "run folder (default outputs/<date-time>-<dataset>)",
-    "eval_every": "evaluate FID every N iterations (0: off); the best checkpoint is kept as best.pt",
-    "eval_n": "images per evaluation during training",
-    "eval_features": "classifier (domain CNN, offline) or inception (standard FID)",
-    "classifier": "classifier file for --eval-features classifier",
-    "progress": "show progress bars",
-    "d_norm": f"D's normalisation: {', '.join(D_NORMS)}; auto is batch, or layer for wgan-gp",
-    "spectral_norm": "spectral normalisation on D's convolutions",
-    "minibatch_std": "minibatch standard-deviation channel in D (against mode collapse)",
-    "loss": f"the objective: {', '.join(LOSSES)}; wgan and wgan-gp also set their paper's "
-            "--d-steps, optimiser and betas unless given",
-    "d_steps": "D (critic) updates per G update, each on a fresh batch (alias --n-critic)",
-    "gp_weight": "wgan-gp: weight of the gradient penalty",
-    "clip_value": "wgan: clip D's weights to [-c, c]",
-    "r1_weight": "R1 penalty weight (gamma) on D's gradient at real images; 0: off",
-    "label_smoothing": "one-sided label smoothing: real target 1 - s (0.1 gives 0.9)",
-    "label_flip": "share of D's labels swapped at random",
-    "instance_noise": "std of Gaussian noise on D's inputs, annealed linearly to 0",
-    "ema_decay": "EMA of G's weights for samples and evaluation, e.g. 0.999; 0: off",
-    "diffaug": f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}",
-    "lr_d": "D's learning rate (TTUR); 0 uses --lr",
-    "lr_g": "G's learning rate (TTUR); 0 uses --lr",
-    "optimizer": "adam or rmsprop",
-    "grad_clip": "clip G's and D's gradient norms to this; 0: off",
-    "lr_decay": "share of the run, at its end, over which both learning rates fall linearly to 0; 0: off",
-    "feature_matching": "G matches D's mean features on real data instead of fooling D",
-    "precision": "fp32, bf16 autocast (losses stay in fp32), or auto (bf16 on CPUs with native bf16)",
-    "compile": "torch.compile G and D (first iterations are slow while it compiles)",
-    "cuda_graphs": "with --compile: mode reduce-overhead, i.e. CUDA graphs",
-    "fused_adam": "Adam's fused kernel",
-    "cudnn_benchmark": "let cuDNN pick the fastest convolution algorithms (GPU)",
-    "data_on_device": "GPU: keep the uint8 dataset in GPU memory when it fits (else pinned CPU memory)",
-    "condition": "none, class (the dataset's labels) or attrs (multi-hot tags)",
-    "d_condition": "how D reads the condition: projection (Miyato & Koyama) or concat (an input channel)",
-    "embed_dim": "length of G's condition embedding",
-    "attrs_file": "tags for --condition attrs: CSV with a filename column and 0/1 tag columns "
-                  "(CelebA: list_attr_celeba.txt is found by itself)",
-    "mismatch_weight": "matching-aware D: weight of real images with wrong conditions, labelled fake",
-}
 ALIASES = {"d_steps": ["--n-critic"]}
 
 
@@ -82,14 +18,14 @@ def _flatten(sections: dict) -> dict:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    classic, recipe = _flatten(Config().to_dict()), _flatten(Config.from_flat().to_dict())
+    classic, recipe = _flatten(Config.from_flat(recipe="classic").to_dict()), _flatten(Config().to_dict())
     for name, f in flat_fields().items():
         flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
-        default = classic[name]  # the type comes from the dataclass default
+        default = f.default  # the type comes from the dataclass default
         shown = f"{recipe[name]!r}"
-        if recipe[name] != default:  # say where a default comes from when the recipe changes it
-            shown += f" in the {DEFAULT_RECIPE} recipe, {default!r} in classic"
-        help_text = f"{HELP.get(name, '')} (default: {shown})"
+        if recipe[name] != classic[name]:  # say where a default comes from when the recipe changes it
+            shown += f" in the {DEFAULT_RECIPE} recipe, {classic[name]!r} in classic"
+        help_text = f"{f.metadata['help']} (default: {shown})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction,
@@ -230,7 +166,7 @@ def _train(args: argparse.Namespace) -> int:
         saved = load_checkpoint(args.resume)["config"]
         flat = _flatten(saved)
         flat.update(given)
-        flat.setdefault("out", "")
+        flat["out"] = given.get("out", "")  # the run goes on where its checkpoint is, unless --out says
         given = flat
     cfg = Config.from_flat(recipe=recipe, **given)
     train(cfg, resume=args.resume)
@@ -288,11 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .conditions import ConditionError
     from .features import InceptionUnavailable
+    from .guard import TrainingDiverged
     from .sources import DatasetNotFound
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except TrainingDiverged as e:
+        # every rank under torchrun raises it together (they decide together): one of them says so
+        if os.environ.get("RANK", "0") == "0":
+            print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except (ConfigError, ConditionError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
             ValueError) as e:
         # Errors a person can act on: the message, not a traceback

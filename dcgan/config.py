@@ -29,19 +29,28 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
 
 
+def setting(default: Any, help: str, *, run: bool = False) -> Any:
+    """A config field with its one home for everything said about it: the default, the CLI's help
+    text and whether it defines the run (a checkpoint resumes only under the same value)."""
+    return field(default=default, metadata={"help": help, "defines_run": run})
+
+
 @dataclass
 class ModelConfig:
     """Sizes of G and D, in the paper's names."""
 
-    nz: int = 100  # length of the latent vector z
-    ngf: int = 64  # width of G's last hidden layer; earlier layers are multiples of it
-    ndf: int = 64  # width of D's first layer
-    d_norm: str = "auto"  # D's normalisation; auto: batch, or layer for wgan-gp (BN breaks the penalty)
-    spectral_norm: bool = False  # spectral normalisation of D's convolutions (Miyato et al. 2018)
-    minibatch_std: bool = False  # D sees the batch's feature spread: a signal against mode collapse
-    condition: str = "none"  # none, class (the dataset's labels) or attrs (multi-hot tags)
-    d_condition: str = "projection"  # how D reads the condition: projection head or concat (input map)
-    embed_dim: int = 64  # length of G's condition embedding (concatenated to z, drives conditional BN)
+    nz: int = setting(100, "length of the latent vector z", run=True)
+    ngf: int = setting(64, "generator width (channels of its last hidden layer)", run=True)
+    ndf: int = setting(64, "discriminator width (channels of its first layer)", run=True)
+    # BatchNorm mixes samples, which breaks wgan-gp's per-sample penalty
+    d_norm: str = setting("auto", f"D's normalisation: {', '.join(D_NORMS)}; auto is batch, or layer for "
+                                  "wgan-gp", run=True)
+    spectral_norm: bool = setting(False, "spectral normalisation on D's convolutions", run=True)
+    minibatch_std: bool = setting(False, "minibatch standard-deviation channel in D (against mode collapse)", run=True)
+    condition: str = setting("none", "none, class (the dataset's labels) or attrs (multi-hot tags)", run=True)
+    d_condition: str = setting("projection", "how D reads the condition: projection (Miyato & Koyama) or concat (an "
+                                             "input channel)", run=True)
+    embed_dim: int = setting(64, "length of G's condition embedding", run=True)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -62,15 +71,16 @@ class ModelConfig:
 class DataConfig:
     """Which images to train on and how they are shaped for the model."""
 
-    dataset: str = "fashion-mnist"
-    data_root: str = "data"
-    image_size: int = 32  # a power of two, 32 to 128 (28x28 data is resized to 32)
-    channels: int = 0  # 0 keeps the dataset's own (1 for MNIST-likes, 3 for colour)
-    split: str = "train"
-    folder: str = ""  # the image folder, for --dataset folder
-    download: bool = True  # try torchvision's download when no local copy is found
-    strict: bool = False  # a file that cannot be decoded stops the run, instead of being skipped
-    attrs_file: str = ""  # tags for --condition attrs: a CSV (filename + 0/1 columns); celeba: its own list
+    dataset: str = setting("fashion-mnist", f"one of {', '.join(DATASETS)}", run=True)
+    data_root: str = setting("data", "where datasets and their preprocessed caches live")
+    image_size: int = setting(32, "side of the square images: 32, 64 or 128 (28x28 data is resized)", run=True)
+    channels: int = setting(0, "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour", run=True)
+    split: str = setting("train", "train, test or all", run=True)
+    folder: str = setting("", "the image folder for --dataset folder (flat, or one subfolder per class)")
+    download: bool = setting(True, "try torchvision's download when no local copy is found")
+    strict: bool = setting(False, "a file that cannot be decoded stops the run, instead of being skipped")
+    attrs_file: str = setting("", "tags for --condition attrs: CSV with a filename column and 0/1 tag columns "
+                                  "(CelebA: list_attr_celeba.txt is found by itself)")
 
     def __post_init__(self):
         _check(self.dataset in DATASETS,
@@ -93,36 +103,47 @@ class DataConfig:
 class TrainConfig:
     """How long and how to optimise, and where the run lives."""
 
-    batch_size: int = 128
-    epochs: int = 5
-    max_steps: int = 0  # when > 0, stop after this many iterations (overrides epochs)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_decay: float = 0.0  # share of the run, at its end, over which both rates fall linearly to 0; 0: off
-    seed: int = 999
-    device: str = "auto"
-    deterministic: bool = False
-    channels_last: bool = True  # NHWC convolutions: measured 1.25x faster on a 2-core CPU
-    snapshot_every: int = 500
-    checkpoint_every: int = 1000
-    keep_last: int = 3  # numbered checkpoints kept besides last.pt; 0 keeps all
-    log_every: int = 25  # how often device-side stats are read back (one host sync)
-    out: str = ""  # run folder; empty means outputs/<date-time>-<dataset>
-    eval_every: int = 0  # > 0: FID (and class coverage) every N iterations, best kept as best.pt
-    eval_n: int = 2000  # generated and real images per evaluation during training
-    eval_features: str = "classifier"  # classifier (offline, domain features) or inception
-    classifier: str = ""  # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
-    progress: bool = True
+    batch_size: int = setting(128, "images per batch", run=True)
+    epochs: int = setting(5, "passes over the data (ignored when --max-steps is set)")
+    max_steps: int = setting(0, "stop after this many iterations (0: use --epochs)")
+    lr: float = setting(4e-4, "Adam learning rate for G and D")
+    beta1: float = setting(0.5, "Adam beta1")
+    beta2: float = setting(0.999, "Adam beta2")
+    lr_decay: float = setting(0.0, "share of the run, at its end, over which both learning rates fall linearly to 0; "
+                                   "0: off")
+    seed: int = setting(999, "random seed (weights, noise, data order)", run=True)
+    device: str = setting("auto", f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu")
+    deterministic: bool = setting(False, "torch.use_deterministic_algorithms(True): slower, bit-reproducible")
+    # NHWC convolutions: measured 1.25x faster on a 2-core CPU
+    channels_last: bool = setting(True, "NHWC memory format for the convolutions")
+    snapshot_every: int = setting(500, "write a sample grid of the fixed noise every N iterations")
+    checkpoint_every: int = setting(1000, "write a checkpoint every N iterations")
+    keep_last: int = setting(3, "numbered checkpoints to keep besides last.pt (0 keeps all)")
+    # how often device-side stats are read back (one host sync)
+    log_every: int = setting(25, "read losses back from the device every N iterations")
+    out: str = setting("", "run folder (default outputs/<date-time>-<dataset>)")
+    eval_every: int = setting(0, "evaluate FID every N iterations (0: off); the best checkpoint is kept as best.pt")
+    eval_n: int = setting(2000, "images per evaluation during training")
+    eval_features: str = setting("classifier", "classifier (domain CNN, offline) or inception (standard FID)")
+    # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
+    classifier: str = setting("", "classifier file for --eval-features classifier")
+    progress: bool = setting(True, "show progress bars")
     # accelerators: each off unless measured to help (see README, Speed)
-    precision: str = "auto"  # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
-    compile: bool = False  # torch.compile G and D (checkpoints store the plain modules)
-    cuda_graphs: bool = False  # compile with mode="reduce-overhead": CUDA graphs (static shapes)
-    fused_adam: bool = False  # Adam's fused kernel
-    cudnn_benchmark: bool = False  # let cuDNN time its convolution algorithms (GPU)
-    data_on_device: bool = True  # GPU: keep the uint8 dataset in GPU memory when it fits
-    on_divergence: str = "stop"  # NaN/Inf or D winning outright: stop, or roll back with half the lr
-    divergence_patience: int = 1000  # iterations of D(G(z)) < 0.01 that count as D winning (0: off)
+    # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
+    precision: str = setting("auto", "fp32, bf16 autocast (losses stay in fp32), or auto: on a CPU with bf16 "
+                                     "instructions, whichever is faster when timed there (once per machine and "
+                                     "model)")
+    # torch.compile G and D (checkpoints store the plain modules)
+    compile: bool = setting(False, "torch.compile G and D (first iterations are slow while it compiles)")
+    cuda_graphs: bool = setting(False, "with --compile: mode reduce-overhead, i.e. CUDA graphs")
+    fused_adam: bool = setting(False, "Adam's fused kernel")
+    cudnn_benchmark: bool = setting(False, "let cuDNN pick the fastest convolution algorithms (GPU)")
+    data_on_device: bool = setting(True, "GPU: keep the uint8 dataset in GPU memory when it fits (else batches are "
+                                         "staged through pinned memory)")
+    on_divergence: str = setting("stop", "when a loss or weight turns NaN/Inf, or D wins outright: stop, or roll "
+                                         "back to the last checkpoint with half the learning rates (up to 3 times)")
+    divergence_patience: int = setting(1000, "iterations in a row of D(G(z)) < 0.01 that count as D winning (bce, "
+                                             "minimax); 0: off")
 
     def __post_init__(self):
         _check(self.on_divergence in ("stop", "rollback"),
@@ -166,22 +187,24 @@ class TrainConfig:
 class ObjectiveConfig:
     """The GAN objective and the stabilisers of the seed's remedies table; all off by default."""
 
-    loss: str = "bce"  # bce (non-saturating), minimax, wgan, wgan-gp, hinge, lsgan
-    d_steps: int = 1  # D (critic) updates per G update, each on a fresh real batch
-    gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty
-    clip_value: float = 0.01  # wgan: D's weights are clipped to [-c, c] after every step
-    r1_weight: float = 0.0  # R1 penalty (gamma) on D's gradient at real images; 0: off
-    label_smoothing: float = 0.0  # one-sided: D's real target is 1 - this (0.1 gives 0.9)
-    label_flip: float = 0.0  # share of D's labels swapped at random
-    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs, annealed linearly to 0
-    ema_decay: float = 0.0  # EMA of G's weights (e.g. 0.999) used for samples and evaluation
-    diffaug: str = ""  # DiffAugment policy, comma-separated: color,translation,cutout
-    lr_d: float = 0.0  # TTUR: D's learning rate; 0 uses --lr
-    lr_g: float = 0.0  # TTUR: G's learning rate; 0 uses --lr
-    optimizer: str = "adam"  # adam, or rmsprop (the original WGAN's)
-    grad_clip: float = 0.0  # clip G's and D's gradient norms to this; 0: off
-    feature_matching: bool = False  # G matches D's mean features on real data instead of fooling D
-    mismatch_weight: float = 0.0  # matching-aware D: weight of (real image, wrong condition) as fake
+    loss: str = setting("bce", f"the objective: {', '.join(LOSSES)}; wgan and wgan-gp also set their paper's "
+                              "--d-steps, optimiser and betas unless given", run=True)
+    d_steps: int = setting(1, "D (critic) updates per G update, each on a fresh batch (alias --n-critic)")
+    gp_weight: float = setting(10.0, "wgan-gp: weight of the gradient penalty")
+    clip_value: float = setting(0.01, "wgan: clip D's weights to [-c, c]")
+    r1_weight: float = setting(0.0, "R1 penalty weight (gamma) on D's gradient at real images; 0: off")
+    label_smoothing: float = setting(0.0, "one-sided label smoothing: real target 1 - s (0.1 gives 0.9)")
+    label_flip: float = setting(0.0, "share of D's labels swapped at random")
+    instance_noise: float = setting(0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0")
+    ema_decay: float = setting(0.0, "EMA of G's weights for samples and evaluation, e.g. 0.999; 0: off")
+    diffaug: str = setting("", f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}")
+    lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
+    lr_g: float = setting(0.0, "G's learning rate (TTUR); 0 uses --lr")
+    optimizer: str = setting("adam", "adam or rmsprop")
+    grad_clip: float = setting(10.0, "clip G's and D's gradient norms to this; 0: off")
+    feature_matching: bool = setting(False, "G matches D's mean features on real data instead of fooling D")
+    mismatch_weight: float = setting(0.0, "matching-aware D: weight of real images with wrong conditions, labelled "
+                                          "fake")
 
     def __post_init__(self):
         _check(self.loss in LOSSES, f"--loss {self.loss!r} is not known; choose one of {', '.join(LOSSES)}")
@@ -222,17 +245,21 @@ class ObjectiveConfig:
 # Presets: a recipe or a loss fills in settings the user did not give (explicit ones win).
 # Every number in benchmarks/objectives.py's table: Fashion-MNIST 32x32, the default run's budget of
 # 3 epochs (1404 G updates of 128 images), FID in the Fashion-MNIST classifier's features on 10k samples.
+# The dataclass defaults are the default recipe's, so Config() and Config.from_flat() agree.
 RECIPES: dict[str, dict[str, Any]] = {
-    "classic": {},  # Radford et al.: the dataclass defaults
-    "tuned": {"grad_clip": 10.0},  # the default before issue 14
+    "classic": {"grad_clip": 0.0, "lr": 2e-4},  # Radford et al.
+    "tuned": {"grad_clip": 10.0, "lr": 2e-4},  # the default before issue 14
     "fast": {"grad_clip": 10.0, "lr": 4e-4},
 }
 DEFAULT_RECIPE = "fast"
 # where each recipe setting comes from: `dcgan train --recipe list` prints this
 RECIPE_SOURCES: dict[str, dict[str, str]] = {
-    "classic": {"": "Radford et al. 2015: Adam lr 2e-4, betas (0.5, 0.999), batch 128, BCE, N(0, 0.02) init"},
+    "classic": {"": "Radford et al. 2015: Adam lr 2e-4, betas (0.5, 0.999), batch 128, BCE, N(0, 0.02) init",
+                "grad_clip": "the paper clips nothing (0: off)",
+                "lr": "the paper's Adam learning rate"},
     "tuned": {"grad_clip": "benchmarks/objectives.py: FID 0.80-0.96x classic's on 5 paired seeds "
-                           "(D's gradient norm has a median of about 20, so 10 is active on most steps)"},
+                           "(D's gradient norm has a median of about 20, so 10 is active on most steps)",
+              "lr": "kept from classic (the paper's)"},
     "fast": {"grad_clip": "kept from tuned (the fast recipe was not measured without it)",
              "lr": "benchmarks/objectives.py: 4e-4 for G and D gave FID 0.65x tuned's at seed 999 "
                    "(38.7 vs 59.2); FID was still falling steeply at the end of tuned's runs, so the short "
@@ -324,6 +351,12 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "obj
 def flat_fields() -> dict[str, dataclasses.Field]:
     """Every setting by name, across the sections (names are unique)."""
     return {f.name: f for c in SECTIONS.values() for f in dataclasses.fields(c)}
+
+
+def run_defining() -> dict[str, tuple[str, ...]]:
+    """Per section, the settings that define what a run is: --resume must match them."""
+    return {name: tuple(f.name for f in dataclasses.fields(c) if f.metadata.get("defines_run"))
+            for name, c in SECTIONS.items()}
 
 
 def _build(cls, values: dict[str, Any]):

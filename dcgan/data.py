@@ -219,10 +219,12 @@ def _count_files(cfg: DataConfig) -> int:
 # batches
 
 
-def epoch_permutation(n: int, *, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled order of one epoch, a pure function of (seed, epoch) so resume can redo it."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)
+def epoch_permutation(n: int, *, seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The shuffled order of one epoch, a pure function of (seed, epoch) so resume can redo it.
+    Drawn on `device` (where the data lives), so indexing never waits on a host-to-GPU copy; a
+    GPU's generator gives another order than the CPU's, the same on every run."""
+    g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g, device=device)
 
 
 def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: int,
@@ -233,14 +235,15 @@ def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: 
         yield images[order[b * batch_size:(b + 1) * batch_size]]
 
 
-def batch_stream(n: int, batch_size: int, *, seed: int, start: int = 0) -> Iterator[torch.Tensor]:
+def batch_stream(n: int, batch_size: int, *, seed: int, start: int = 0,
+                 device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
     """Endless index batches into a dataset of n items, epoch after epoch (the same order as
     iterate_batches); `start` counts batches already consumed, so a resumed run continues the
     same sequence (an iteration may take several: --d-steps)."""
     per_epoch = n // batch_size
     epoch, offset = divmod(start, per_epoch)
     while True:
-        order = epoch_permutation(n, seed=seed, epoch=epoch)
+        order = epoch_permutation(n, seed=seed, epoch=epoch, device=device)
         for b in range(offset, per_epoch):
             yield order[b * batch_size:(b + 1) * batch_size]
         epoch, offset = epoch + 1, 0

@@ -7,6 +7,7 @@ them everything here is a no-op and training is a plain single process.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -37,9 +38,10 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device | None
     if world <= 1:
         return Distributed(), None
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
     if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device_name} under torchrun, but CUDA is not available")
+    # any cuda* (cuda, cuda:0, ...) means "the GPUs": each rank takes the one its LOCAL_RANK names
+    use_cuda = torch.cuda.is_available() and (device_name == "auto" or device_name.startswith("cuda"))
     if use_cuda:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
@@ -50,13 +52,31 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device | None
     return Distributed(rank, world, local_rank), device
 
 
-def any_rank(flag: bool, d: Distributed, device: torch.device) -> bool:
-    """True on every rank if it is True on any: ranks stop at the same iteration, never deadlock."""
+def agree(verdict: str | None, stop: bool, d: Distributed, device: torch.device) -> tuple[str | None, bool]:
+    """At a flush point: whether any rank saw divergence or was asked to stop, the same answer on
+    every rank (with the first diverged rank's verdict), so all roll back, stop or go on together
+    and none waits alone in a collective. One small all-reduce; a no-op outside torchrun."""
     if not d.enabled:
-        return flag
-    t = torch.tensor([int(flag)], device=device)
+        return verdict, stop
+    t = torch.tensor([int(verdict is not None), int(stop)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    diverged, stop = (bool(v) for v in t.tolist())
+    if diverged:
+        verdicts: list[str | None] = [None] * d.world
+        dist.all_gather_object(verdicts, verdict)
+        verdict = next(v for v in verdicts if v is not None)
+    return verdict, stop
+
+
+@contextmanager
+def main_first(d: Distributed):
+    """Rank 0 does the work first (decoding a dataset into its cache); the others wait at a barrier,
+    then read that cache instead of decoding it again each. If rank 0 fails, torchrun ends them."""
+    if d.enabled and not d.is_main:
+        dist.barrier()
+    yield
+    if d.enabled and d.is_main:
+        dist.barrier()
 
 
 @torch.no_grad()

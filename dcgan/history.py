@@ -6,6 +6,8 @@ import csv
 import os
 from pathlib import Path
 
+import torch
+
 # d_x, d_g_z1 (before D's step), d_g_z2 (after it) are sigmoid(D's output) averaged over the batch;
 # w_estimate is mean D(x) - mean D(G(z)) on raw outputs (the Wasserstein estimate for a critic);
 # penalty is the gradient penalty (GP or R1) added to D's loss; grad_norm_* are L2 norms of the
@@ -45,3 +47,32 @@ def read_history_csv(path: str | Path) -> dict[str, list]:
         rows = list(csv.DictReader(f))
     nan = float("nan")  # columns a run from an older version did not write
     return {c: [(int if c in ("iteration", "epoch") else float)(r.get(c, nan)) for r in rows] for c in COLUMNS}
+
+
+class PendingStats:
+    """Per-iteration statistics kept on the device until a flush: one host sync for many steps.
+    A flush appends them to the history and asks the divergence guard about them."""
+
+    def __init__(self):
+        self.rows: list = []  # device tensors, one per iteration (the columns after iteration, epoch)
+        self.epochs: list[int] = []
+        self.last: list[float] | None = None  # the newest flushed row, for the progress bar
+
+    def append(self, row, epoch: int) -> None:
+        self.rows.append(row)
+        self.epochs.append(epoch)
+
+    def flush(self, history: History, step: int, guard, models) -> str | None:
+        """Move the rows up to iteration `step` into `history`; returns the guard's verdict."""
+        if not self.rows:
+            return None
+        rows = torch.stack(self.rows).cpu().tolist()
+        first = step - len(rows) + 1
+        verdict = guard.check(rows, first, models)
+        for i, (row, epoch) in enumerate(zip(rows, self.epochs)):
+            for key, value in zip(COLUMNS, (first + i, epoch, *row)):
+                history[key].append(value)
+        self.rows.clear()
+        self.epochs.clear()
+        self.last = rows[-1]
+        return verdict

@@ -91,9 +91,8 @@ def d_targets(n: int, *, smoothing: float, flip: float, device) -> tuple[Tensor 
         return real, fake
     swap_real = torch.rand(n, device=device) < flip
     swap_fake = torch.rand(n, device=device) < flip
-    real_t = torch.where(swap_real, torch.tensor(fake, device=device), torch.tensor(real, device=device))
-    fake_t = torch.where(swap_fake, torch.tensor(real, device=device), torch.tensor(fake, device=device))
-    return real_t, fake_t
+    # scalars, not tensors, for the two values: two device tensors per D step instead of six
+    return torch.where(swap_real, fake, real), torch.where(swap_fake, real, fake)
 
 
 def grad_norm_(parameters: Iterable[nn.Parameter], max_norm: float = 0.0) -> Tensor:

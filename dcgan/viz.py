@@ -189,3 +189,28 @@ def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titl
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(page)
     return html
+
+
+def plot_evals(runs: dict[str, list[dict]], path=None, floor: float | None = None):
+    """FID during training (evals.csv rows per run name), the best evaluation (best.pt) circled,
+    and the real-vs-real floor when given."""
+    fig = _figure(8.0, 3.5)
+    ax = fig.add_subplot()
+    for name, rows in runs.items():
+        if not rows:
+            continue
+        key = next(k for k in rows[0] if k.startswith("fid_"))
+        its, vals = [r["iteration"] for r in rows], [r[key] for r in rows]
+        (line,) = ax.plot(its, vals, marker="o", label=f"{name} ({key})")
+        best = int(np.argmin(vals))
+        ax.scatter([its[best]], [vals[best]], s=150, facecolors="none", edgecolors=line.get_color())
+    if floor is not None:
+        ax.axhline(floor, color="grey", linestyle=":", label="real vs real floor")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("FID")
+    if any(runs.values()):
+        ax.legend()
+        ax.set_title("FID during training (circled: best.pt)")
+    else:
+        ax.set_title("no run here was trained with --eval-every")
+    return _save(fig, path)

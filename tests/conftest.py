@@ -26,6 +26,14 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def precision_cache(tmp_path_factory):
+    """--precision auto remembers its measurements; the tests keep theirs out of the user's cache."""
+    import os
+
+    os.environ["DCGAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def fmnist_root(tmp_path_factory) -> Path:
     """A data root holding the first 1024 train and 256 test images of the real Fashion-MNIST."""

@@ -54,8 +54,9 @@ def test_compile_matches_eager_with_gradient_penalty(fmnist_root, tmp_path):
 def test_cuda_paths(fmnist_root, tmp_path):
     images = torch.zeros(10, 1, 32, 32, dtype=torch.uint8)
     assert place_images(images, torch.device("cuda"), True).is_cuda
-    assert place_images(images, torch.device("cuda"), False).is_pinned()
-    for settings in ({}, {"precision": "bf16", "fused_adam": True, "cudnn_benchmark": True},
+    assert place_images(images, torch.device("cuda"), False) is images  # no second host copy
+    for settings in ({}, {"data_on_device": False},  # batches staged through pinned buffers
+                     {"precision": "bf16", "fused_adam": True, "cudnn_benchmark": True},
                      {"compile": True, "cuda_graphs": True, "precision": "bf16"}):
         out = tmp_path / str(len(settings))
         history = train(tiny_config(fmnist_root, out, max_steps=12, device="cuda", **settings))
@@ -72,10 +73,44 @@ def test_cuda_resume_is_exact_when_deterministic(fmnist_root, tmp_path):
     assert a == b
 
 
-def test_auto_precision_resolves_per_device():
-    from dcgan.runtime import resolve_precision
+def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
+    from dcgan import precision
 
-    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
-    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
-    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
-    assert resolve_precision("auto", torch.device("cuda")) == "fp32"  # not measured on a GPU yet
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    cpu = torch.device("cpu")
+    assert precision.choose_precision("fp32", cpu) == "fp32" and precision.choose_precision("bf16", cpu) == "bf16"
+    assert precision.choose_precision("auto", torch.device("cuda")) == "fp32"  # not measured on a GPU yet
+    timed, said = [], []
+    slow_bf16 = {"fp32": 1.0, "bf16": 1.3}  # an Intel Xeon without AMX: bf16 slower
+
+    def time_step(p):
+        timed.append(p)
+        return slow_bf16[p]
+
+    assert precision.choose_precision("auto", cpu, shape="a", time_step=time_step, say=said.append) == "fp32"
+    assert timed == ["fp32", "bf16"] and "fp32" in said[0] and "remembered" in said[0]
+    # the second run on this machine and shape reads the answer instead of timing again
+    assert precision.choose_precision("auto", cpu, shape="a", time_step=time_step, say=said.append) == "fp32"
+    assert len(timed) == 2 and len(said) == 1
+    fast_bf16 = {"fp32": 1.0, "bf16": 0.7}  # an EPYC with native bf16
+    assert precision.choose_precision("auto", cpu, shape="b", time_step=fast_bf16.get, say=said.append) == "bf16"
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)  # emulated bf16: never timed
+    assert precision.choose_precision("auto", cpu, shape="c", time_step=None) == "fp32"
+
+
+def test_step_timer_leaves_the_run_untouched(fmnist_root):
+    from dcgan.config import ObjectiveConfig
+    from dcgan.models import build_models
+    from dcgan.precision import step_timer
+    from dcgan.steps import Nets, StepRules
+
+    G, D = build_models(nz=16, ngf=8, ndf=8, nc=1, image_size=32)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    before = [p.clone() for p in G.parameters()] + [p.clone() for p in D.parameters()]
+    batch = torch.rand(8, 1, 32, 32) * 2 - 1
+    rng = torch.get_rng_state()
+    seconds = step_timer(Nets.plain(G, D), opt_g, opt_d, StepRules(ObjectiveConfig(), nz=16),
+                         batch, None, steps=2, warmup=1)("fp32")
+    assert seconds > 0 and torch.equal(rng, torch.get_rng_state()) and not opt_g.state
+    assert all(torch.equal(a, b) for a, b in zip(before, list(G.parameters()) + list(D.parameters())))

@@ -33,8 +33,18 @@ def test_round_trip_through_dict():
         Config.from_dict({"train": {"bogus": 1}})
 
 
-def test_defaults_are_the_paper_recipe():
+def test_defaults_are_the_default_recipe_and_classic_is_the_paper():
     cfg = Config()
-    assert (cfg.model.nz, cfg.train.lr, cfg.train.beta1, cfg.train.beta2, cfg.train.batch_size) == \
-        (100, 2e-4, 0.5, 0.999, 128)
+    assert cfg == Config.from_flat()  # one set of defaults, however the config is built
+    classic = Config.from_flat(recipe="classic")
+    assert (classic.model.nz, classic.train.lr, classic.train.beta1, classic.train.beta2, classic.train.batch_size,
+            classic.objective.grad_clip) == (100, 2e-4, 0.5, 0.999, 128, 0.0)
     assert isinstance(cfg.train, TrainConfig)
+
+
+def test_every_setting_has_help_and_the_run_defining_ones_are_marked():
+    from dcgan.config import flat_fields, run_defining
+
+    assert all(f.metadata["help"] for f in flat_fields().values())
+    defining = run_defining()
+    assert "batch_size" in defining["train"] and "lr" not in defining["train"] and defining["objective"] == ("loss",)

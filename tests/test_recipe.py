@@ -1,6 +1,5 @@
 """The default recipe's pieces: EMA BatchNorm statistics of its own, learning-rate decay, evals' clock."""
 
-import csv
 
 import torch
 
@@ -62,7 +61,7 @@ def test_ema_run_saves_recalibrated_statistics(fmnist_root, tmp_path):
 
 def test_lr_decay_falls_linearly_to_the_end(fmnist_root, tmp_path):
     cfg = tiny_config(fmnist_root, tmp_path / "full", lr_decay=0.5, max_steps=20, checkpoint_every=10)
-    full = train(cfg)
+    train(cfg)
     state = load_checkpoint(tmp_path / "full")
     for opt in ("opt_g", "opt_d"):
         group = state[opt]["param_groups"][0]

@@ -1,0 +1,74 @@
+"""Run folders as the notebooks use them: the newest runs, resuming, a run's frames and evaluations,
+the classifier for scoring, and the training images nearest to samples."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import DataConfig
+from .data import to_model_range
+
+
+def latest_runs(root: str | Path = "outputs", n: int = 1) -> list[Path]:
+    """The `n` most recently written run folders under `root` that hold a checkpoint, oldest first."""
+    found = sorted(Path(root).glob("**/checkpoints/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"no run with a checkpoint under {root}; train one first "
+                                "(02_train.ipynb or `make train`)")
+    return [p.parent.parent for p in found[-n:]]
+
+
+def resume_point(run_dir: str | Path) -> Path | None:
+    """The run folder when it holds a checkpoint to continue from, else None (a fresh start)."""
+    run = Path(run_dir)
+    return run if (run / "checkpoints" / "last.pt").is_file() else None
+
+
+def snapshot_frames(run_dir: str | Path) -> tuple[list[Path], list[str]]:
+    """A run's snapshot grids in order, with a title for each ("iteration N")."""
+    frames = sorted((Path(run_dir) / "samples").glob("step_*.png"))
+    return frames, [f"iteration {int(f.stem.split('_')[1])}" for f in frames]
+
+
+def read_evals(run_dir: str | Path) -> list[dict[str, float]]:
+    """The rows of a run's evals.csv (FID during training), numbers as floats; [] when it has none."""
+    path = Path(run_dir) / "evals.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def ensure_classifier(data: DataConfig, channels: int, path: str = "", *, epochs: int = 3,
+                      say: Callable[[str], None] = print) -> str:
+    """The domain classifier for scoring: `path`, or the default one for this dataset, trained
+    first when the file is not there yet."""
+    from .features import default_classifier_path, train_classifier
+
+    path = path or str(default_classifier_path(data, channels))
+    if not Path(path).is_file():
+        say(f"no classifier at {path}: training one ({epochs} epochs)")
+        _, acc = train_classifier(data, epochs=epochs, out=path)
+        say(f"test accuracy {acc:.4f}")
+    return path
+
+
+@torch.no_grad()
+def nearest_images(queries: torch.Tensor, images: torch.Tensor, k: int = 4, chunk: int = 8192):
+    """For each query (n, C, S, S) in [-1, 1], the k nearest uint8 `images` by L2 distance in
+    pixels, the memorisation check: returns distances (n, k) and indices (n, k), nearest first.
+    Works through `images` in chunks, so memory stays small for any dataset."""
+    flat = queries.flatten(1).float()
+    best_d = torch.full((len(queries), k), float("inf"))
+    best_i = torch.zeros((len(queries), k), dtype=torch.long)
+    for start in range(0, len(images), chunk):
+        block = to_model_range(images[start:start + chunk]).flatten(1)
+        d = torch.cat([best_d, torch.cdist(flat, block)], 1)
+        i = torch.cat([best_i, torch.arange(start, start + len(block)).expand(len(queries), -1)], 1)
+        best_d, order = d.topk(k, largest=False)
+        best_i = i.gather(1, order)
+    return best_d, best_i

@@ -1,0 +1,113 @@
+"""What a run is at one iteration: models, optimisers, EMA, position, history; saves and loads itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .checkpoint import rng_state, set_rng_state
+from .history import COLUMNS, History
+from .runtime import unwrap
+from .stabilisers import EMA
+
+Tensor = torch.Tensor
+
+
+@dataclass(eq=False)
+class TrainState:
+    """Everything a checkpoint holds, in one place, so the loop, the writer and a rollback share it
+    instead of a dozen loose names. `lr_scale` is what rollbacks have done to the configured rates
+    (1/2 per rollback), kept in checkpoints so a resumed run keeps its lowered rates."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: EMA | None
+    fixed_noise: Tensor  # (64, nz, 1, 1): the noise behind every snapshot grid
+    fixed_cond: Tensor | None  # (64, K) conditions of the grid, or None
+    cond_names: list[str]
+    history: History
+    evals: list[dict] = field(default_factory=list)
+    step: int = 0  # G updates done
+    batches_done: int = 0  # real batches drawn (d_steps per iteration)
+    lr_scale: float = 1.0
+    # for re-measuring the EMA generator's BatchNorm statistics
+    nz: int = 100
+    seed: int = 0
+    conds: Tensor | None = None
+    _ema_measured_at: int = -1
+
+    @property
+    def shown(self) -> nn.Module:
+        """The generator behind grids and evaluations: the EMA twin when there is one."""
+        return self.ema.shadow if self.ema is not None else self.G
+
+    def refresh_ema(self) -> None:
+        """Give the EMA generator BatchNorm statistics of its own weights before it is shown or saved
+        (once per iteration: a snapshot, evaluation and checkpoint at the same one share them)."""
+        if self.ema is not None and self._ema_measured_at != self.step:
+            self.ema.recalibrate(self.nz, cond=self.conds, seed=self.seed)
+            self._ema_measured_at = self.step
+
+    @torch.no_grad()
+    def sample_fixed(self) -> Tensor:
+        """The fixed-noise grid, BatchNorm in eval mode so it does not depend on a batch."""
+        self.refresh_ema()
+        shown = self.shown
+        training = shown.training
+        shown.eval()
+        grid = shown(self.fixed_noise, self.fixed_cond)
+        shown.train(training)
+        return grid
+
+    def state_dict(self, config: dict, steps_per_epoch: int) -> dict:
+        """The checkpoint dict, EMA generator with BatchNorm statistics of its own weights."""
+        out = {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
+               "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+               "config": config, "iteration": self.step, "batches": self.batches_done,
+               "epoch": self.batches_done // steps_per_epoch, "lr_scale": self.lr_scale,
+               "rng": rng_state(), "history": {c: list(self.history[c]) for c in COLUMNS},
+               "fixed_noise": self.fixed_noise.cpu(), "evals": list(self.evals),
+               "cond_names": list(self.cond_names),
+               "fixed_cond": self.fixed_cond.cpu() if self.fixed_cond is not None else None}
+        if self.ema is not None:
+            self.refresh_ema()
+            out["G_ema"] = self.ema.shadow.state_dict()
+        return out
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Continue from a checkpoint: weights, optimiser states, history, position and RNG."""
+        device = self.fixed_noise.device
+        self.G.load_state_dict(saved["G"])
+        self.D.load_state_dict(saved["D"])
+        for opt, model, key in ((self.opt_g, self.G, "opt_g"), (self.opt_d, self.D, "opt_d")):
+            opt.load_state_dict(saved[key])
+            match_param_layout(opt)
+        if self.ema is not None:  # a run that had no EMA yet starts it from G
+            self.ema.shadow.load_state_dict(saved.get("G_ema", saved["G"]))
+        self._ema_measured_at = -1
+        self.fixed_noise = saved["fixed_noise"].to(device)
+        fixed_cond = saved.get("fixed_cond", self.fixed_cond)
+        self.fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
+        nan = [float("nan")] * len(saved["history"]["iteration"])  # columns older runs lacked
+        self.history.update({c: list(saved["history"].get(c, nan)) for c in COLUMNS})
+        self.evals[:] = list(saved.get("evals", []))
+        self.step = saved["iteration"]
+        self.batches_done = saved.get("batches", self.step)
+        self.lr_scale = float(saved.get("lr_scale", 1.0))
+        set_rng_state(saved["rng"])
+
+
+@torch.no_grad()
+def match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give each optimiser moment its parameter's memory layout. A checkpoint written with another
+    --channels-last holds moments in the old layout, which fused Adam's kernel refuses."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if (isinstance(value, torch.Tensor) and value.shape == p.shape and value.dim() == 4
+                        and value.stride() != p.stride()):
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)

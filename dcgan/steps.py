@@ -1,0 +1,157 @@
+"""One training iteration: the D step and the G step, each a function a test can call on its own."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import ObjectiveConfig
+from .conditions import mismatched
+from .losses import (OBJECTIVES, Objective, feature_matching_loss, gradient_penalty, matching_aware_d_loss,
+                     no_penalty, r1_penalty)
+from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise
+
+Tensor = torch.Tensor
+
+
+@dataclass(eq=False)
+class Nets:
+    """The handles the steps call. `G` and `D` are the plain modules (their weights are what is
+    trained and saved); `G_trained` and `D_trained` are what D's step runs (compiled, and under
+    torchrun wrapped in DDP, which averages gradients across ranks); `D_frozen` is what G's step
+    judges with (compiled, no DDP: there are no D gradients to average); the gradient penalties
+    call the eager `D` (compiled graphs lack the double backward they need)."""
+
+    G: nn.Module
+    D: nn.Module
+    G_trained: nn.Module
+    D_trained: nn.Module
+    D_frozen: nn.Module
+
+    @classmethod
+    def plain(cls, G: nn.Module, D: nn.Module) -> "Nets":
+        """No accelerators: every handle is the module itself."""
+        return cls(G, D, G, D, D)
+
+
+@dataclass(eq=False)
+class StepRules:
+    """How a step computes its losses, chosen once from the config: the objective, its penalty,
+    the stabilisers' settings and the precision."""
+
+    oc: ObjectiveConfig
+    nz: int
+    condition: str = "none"
+    bf16: bool = False
+    device_type: str = "cpu"
+
+    def __post_init__(self):
+        self.objective: Objective = OBJECTIVES[self.oc.loss]
+        self.penalty, self.penalty_weight = ((gradient_penalty, self.oc.gp_weight) if self.oc.loss == "wgan-gp"
+                                             else (r1_penalty, self.oc.r1_weight) if self.oc.r1_weight
+                                             else (no_penalty, 0.0))
+        self.policy = self.oc.augmentations
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
+
+    def d_input(self, x: Tensor, noise_level: float) -> Tensor:
+        """What D sees: DiffAugment, then instance noise (both identity when off)."""
+        return instance_noise(diff_augment(x, self.policy), noise_level)
+
+
+@dataclass
+class DStepOut:
+    loss_d: Tensor
+    penalty: Tensor
+    real_logits: Tensor  # (b,)
+    fake_logits: Tensor  # (b,) D's verdict on the fakes before its update
+    real_features: Tensor  # (b, w, 4, 4): for feature matching
+    fake: Tensor  # (b, nc, S, S) with G's graph when asked: G's step reuses it
+    grad_norm: Tensor
+
+
+def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Tensor, cond: Tensor | None,
+           noise_level: float = 0.0, *, keep_g_graph: bool = True) -> DStepOut:
+    """(1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's version of
+    "score real high, fake low") on one real batch (b, nc, S, S) and as many fakes."""
+    oc, b = rules.oc, real.shape[0]
+    noise = torch.randn(b, rules.nz, 1, 1, device=real.device)
+    with torch.set_grad_enabled(keep_g_graph), rules.autocast():
+        fake = nets.G_trained(noise, cond)  # (b, nc, S, S); fakes get the real batch's conditions
+    real_in, fake_in = rules.d_input(real, noise_level), rules.d_input(fake.detach(), noise_level)
+    opt_d.zero_grad(set_to_none=True)
+    with rules.autocast():
+        real_logits, real_features = nets.D_trained(real_in, cond, with_features=True)  # (b,), (b, w, 4, 4)
+        fake_logits = nets.D_trained(fake_in, cond)  # detached input: this step must not move G
+    real_target, fake_target = d_targets(b, smoothing=oc.label_smoothing, flip=oc.label_flip, device=real.device)
+    if oc.mismatch_weight:  # matching-aware D: a real image with the wrong condition is fake
+        with rules.autocast():
+            wrong_logits = nets.D_trained(real_in, mismatched(cond, rules.condition))
+        loss_d = matching_aware_d_loss(rules.objective, real_logits, fake_logits, wrong_logits,
+                                       oc.mismatch_weight, real_target, fake_target)
+    else:
+        loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
+    penalty = rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
+    (loss_d + penalty).backward()
+    grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
+    opt_d.step()
+    if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
+        clip_weights_(nets.D, oc.clip_value)
+    return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, fake, grad_norm)
+
+
+def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DStepOut, cond: Tensor | None,
+           noise_level: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """(2) Update G: maximise log D(G(z)), judged by the D just updated, on the fakes of D's last
+    step. D is frozen for this pass: gradients still flow through it to G, but the weight
+    gradients of D's layers (thrown away by the tutorial) are never computed.
+
+    Returns G's loss, D's logits on the fakes after its update (b,), and G's gradient norm."""
+    opt_g.zero_grad(set_to_none=True)
+    nets.D.requires_grad_(False)
+    try:
+        with rules.autocast():
+            fake_logits, fake_features = nets.D_frozen(rules.d_input(d_out.fake, noise_level), cond,
+                                                       with_features=True)
+        if rules.oc.feature_matching:  # match D's mean features on the last real batch instead
+            loss_g = feature_matching_loss(d_out.real_features, fake_features)
+        else:
+            loss_g = rules.objective.g_loss(fake_logits)
+        loss_g.backward()
+    finally:
+        nets.D.requires_grad_(True)
+    grad_norm = grad_norm_(nets.G.parameters(), rules.oc.grad_clip)
+    opt_g.step()
+    return loss_g, fake_logits, grad_norm
+
+
+# the statistics train_step returns, in order (history.COLUMNS after iteration and epoch)
+STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "w_estimate", "penalty", "grad_norm_d", "grad_norm_g")
+
+
+def train_step(nets: Nets, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, rules: StepRules,
+               next_batch: Callable[[], tuple[Tensor, Tensor | None]], *, d_steps: int = 1,
+               noise_level: float = 0.0, ema: EMA | None = None, step: int = 0) -> Tensor:
+    """One iteration: D `d_steps` times on fresh real batches from `next_batch()`, then G once and
+    the EMA. Returns the iteration's statistics (STAT_NAMES) as one device tensor: no host sync."""
+    for k in range(d_steps):
+        real, cond = next_batch()
+        # only the last D step's fakes keep G's graph: G's step reuses them
+        d_out = d_step(nets, opt_d, rules, real, cond, noise_level, keep_g_graph=k == d_steps - 1)
+    loss_g, fake_logits_after, grad_norm_g = g_step(nets, opt_g, rules, d_out, cond, noise_level)
+    if ema is not None:
+        ema.update(nets.G, step)
+    with torch.no_grad():
+        real_logits, fake_logits = d_out.real_logits.float(), d_out.fake_logits.float()
+        device = real_logits.device
+        return torch.stack([
+            d_out.loss_d.detach().float(), loss_g.detach().float(),
+            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+            torch.sigmoid(fake_logits_after.float()).mean(),
+            real_logits.mean() - fake_logits.mean(), d_out.penalty.detach().float(),
+            d_out.grad_norm.float().to(device), grad_norm_g.float().to(device)])

@@ -1,0 +1,104 @@
+"""What a run writes (rank 0 only): grids, history.csv, evals, checkpoints, best.pt, the final pictures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .checkpoint import FORMAT_VERSION, atomic_torch_save, save_checkpoint
+from .config import ConfigError
+from .guard import check_output_folder, set_aside_previous_run
+from .history import History, write_evals_csv, write_history_csv
+from . import viz
+
+
+class RunWriter:
+    """The run folder's one writer. Under torchrun only rank 0 has one; the others get a
+    NullWriter, so the loop never asks which rank it is on."""
+
+    def __init__(self, run_dir: Path, *, keep_last: int, bar,
+                 on_snapshot: Callable[[int, Path, dict], None] | None = None):
+        self.run_dir, self.keep_last, self.bar, self.on_snapshot = Path(run_dir), keep_last, bar, on_snapshot
+        self.samples_dir, self.ckpt_dir = self.run_dir / "samples", self.run_dir / "checkpoints"
+
+    def prepare(self, *, fresh: bool) -> None:
+        """Make the run folder; a fresh start sets an earlier run found there aside first."""
+        moved = set_aside_previous_run(self.run_dir) if fresh else None
+        if moved is not None:
+            print(f"{self.run_dir} held an earlier run; it is now in {moved}")
+        for d in (self.samples_dir, self.ckpt_dir):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the run folder {d}: {e.strerror or e}; "
+                                  "choose another --out") from None
+        for stale in self.ckpt_dir.glob(".*.tmp-*"):  # half-written files of a run killed mid-save
+            stale.unlink()
+
+    def start(self, config: dict, checkpoint_bytes: int) -> None:
+        """Before the first step: the folder takes writes and has room; config.json."""
+        check_output_folder(self.ckpt_dir, checkpoint_bytes)
+        (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    def log(self, message: str) -> None:
+        self.bar.write(message)
+
+    # The arguments below are functions, called only here: ranks without a writer never compute
+    # what only the writer needs (grids, checkpoint dicts, evaluations).
+
+    def snapshot(self, step: int, grid: Callable[[], torch.Tensor], history: History) -> None:
+        path = viz.save_grid(grid(), self.samples_dir / f"step_{step:07d}.png")
+        write_history_csv(history, self.run_dir / "history.csv")
+        if self.on_snapshot is not None:
+            self.on_snapshot(step, path, history)
+
+    def checkpoint(self, state: Callable[[], dict], step: int) -> None:
+        save_checkpoint(state(), self.ckpt_dir, step, keep_last=self.keep_last)
+
+    def evaluation(self, evaluate: Callable[[], dict], evals: list[dict], state: Callable[[], dict],
+                   key: str) -> None:
+        """Score G (`evaluate()` gives the row), append the row to `evals` and evals.csv, and save
+        best.pt when its `key` (the FID) is the lowest so far."""
+        best = min((e[key] for e in evals), default=float("inf"))
+        row = evaluate()
+        evals.append(row)
+        write_evals_csv(evals, self.run_dir / "evals.csv")
+        if row[key] < best:
+            atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
+        self.bar.write(f"iteration {row['iteration']}: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in row.items() if k not in ("iteration", "seconds")))
+
+    def finish(self, history: History, real: torch.Tensor, fake: Callable[[], torch.Tensor], *, step: int,
+               interrupted: bool) -> None:
+        """The run's pictures: loss curves, D's outputs, gradient norms, the animation, real vs fake."""
+        write_history_csv(history, self.run_dir / "history.csv")
+        if history["iteration"]:
+            viz.plot_losses(history, self.run_dir / "loss.png")
+            viz.plot_d_outputs(history, self.run_dir / "d_outputs.png")
+            viz.plot_grad_norms(history, self.run_dir / "grad_norms.png")
+        frames = sorted(self.samples_dir.glob("step_*.png"))
+        if frames:
+            viz.animation_html(frames, self.run_dir / "progress.html",
+                               titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
+        viz.plot_real_vs_fake(real, fake().cpu(), self.run_dir / "real_vs_fake.png")
+        if interrupted:
+            print(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
+                  f"  dcgan train --resume {self.run_dir}")
+        else:
+            print(f"done: {step} iterations. Outputs in {self.run_dir}/ (samples/, loss.png, progress.html, "
+                  f"real_vs_fake.png, checkpoints/last.pt)")
+
+
+class NullWriter(RunWriter):
+    """What ranks other than 0 write: nothing."""
+
+    def prepare(self, *, fresh: bool) -> None: ...
+    def start(self, config: dict, checkpoint_bytes: int) -> None: ...
+    def log(self, message: str) -> None: ...
+    def snapshot(self, step: int, grid, history: History) -> None: ...
+    def checkpoint(self, state, step: int) -> None: ...
+    def evaluation(self, evaluate, evals: list[dict], state, key: str) -> None: ...
+    def finish(self, history, real, fake, *, step: int, interrupted: bool) -> None: ...

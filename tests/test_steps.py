@@ -1,0 +1,195 @@
+"""The D and G steps called on their own, the loop's recovery, and the bugs the reshaped loop fixed."""
+
+import importlib
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dcgan.checkpoint import load_checkpoint
+from dcgan.cli import main
+from dcgan.config import ObjectiveConfig
+from dcgan.data import load_dataset, to_model_range
+from dcgan.guard import DivergenceGuard
+from dcgan.history import COLUMNS, History, PendingStats
+from dcgan.models import build_models
+from dcgan.steps import STAT_NAMES, Nets, StepRules, d_step, g_step, train_step
+from dcgan.train import train
+
+from conftest import REPO, tiny_config
+
+train_module = importlib.import_module("dcgan.train")  # the module (the package exports the function)
+
+
+@pytest.fixture()
+def parts(fmnist_root):
+    """Tiny models, their optimisers and a real batch of 32 Fashion-MNIST images in [-1, 1]."""
+    torch.manual_seed(0)
+    G, D = build_models(nz=16, ngf=8, ndf=8, nc=1, image_size=32)
+    cfg = tiny_config(fmnist_root, "unused")
+    images = load_dataset(cfg.data, progress=False).images
+    real = to_model_range(images[:32])  # (32, 1, 32, 32)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    return Nets.plain(G, D), opt_g, opt_d, StepRules(ObjectiveConfig(), nz=16), real
+
+
+def _copy(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _moved(before, model):
+    return any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_d_step_moves_d_only_and_g_step_moves_g_only(parts):
+    nets, opt_g, opt_d, rules, real = parts
+    g0, d0 = _copy(nets.G), _copy(nets.D)
+    out = d_step(nets, opt_d, rules, real, None)
+    assert _moved(d0, nets.D) and not _moved(g0, nets.G)
+    assert out.real_logits.shape == (32,) and out.fake.shape == (32, 1, 32, 32) and out.fake.requires_grad
+    assert math.isfinite(out.loss_d.item()) and out.grad_norm.item() > 0
+    d1, d_grads = _copy(nets.D), [p.grad.clone() for p in nets.D.parameters()]
+    loss_g, logits_after, grad_norm_g = g_step(nets, opt_g, rules, out, None)
+    assert _moved(g0, nets.G) and not _moved(d1, nets.D)
+    # D was frozen: G's pass added nothing to D's weight gradients
+    assert all(torch.equal(a, p.grad) for a, p in zip(d_grads, nets.D.parameters()))
+    assert all(p.requires_grad for p in nets.D.parameters())  # and is trainable again
+    assert logits_after.shape == (32,) and math.isfinite(loss_g.item())
+
+
+def test_train_step_returns_one_row_of_statistics(parts):
+    nets, opt_g, opt_d, rules, real = parts
+    row = train_step(nets, opt_d, opt_g, rules, lambda: (real, None), d_steps=2)
+    assert row.shape == (len(STAT_NAMES),) and torch.isfinite(row).all()
+    assert STAT_NAMES == COLUMNS[2:]
+    loss_d, loss_g, d_x, d_g_z1, d_g_z2 = row[:5].tolist()
+    assert 0 < d_x < 1 and 0 < d_g_z1 < 1 and 0 < d_g_z2 < 1 and loss_d > 0 and loss_g > 0
+
+
+def test_a_nan_in_one_step_reaches_the_guard(parts):
+    """A NaN image in one batch: the step's row says so, and the flush's verdict names the iteration."""
+    nets, opt_g, opt_d, rules, real = parts
+    pending, history = PendingStats(), History({c: [] for c in COLUMNS})
+    guard = DivergenceGuard(patience=0, watch_d_wins=True)
+    poisoned = real.clone()
+    poisoned[0, 0, 0, 0] = float("nan")
+    for step, batch in enumerate([real, real, poisoned], start=1):
+        pending.append(train_step(nets, opt_d, opt_g, rules, lambda: (batch, None)), epoch=0)
+    verdict = pending.flush(history, 3, guard, [nets.G, nets.D])
+    assert verdict is not None and verdict.startswith("iteration 3: a loss is not finite")
+    assert history["iteration"] == [1, 2, 3] and math.isfinite(history["loss_d"][1])
+
+
+def _nan_on_calls(monkeypatch, calls):
+    """train_step whose statistics are NaN on chosen calls: a blow-up on demand."""
+    original, n = train_module.train_step, [0]
+
+    def step(*args, **kwargs):
+        n[0] += 1
+        row = original(*args, **kwargs)
+        return row * float("nan") if n[0] in calls else row
+
+    monkeypatch.setattr(train_module, "train_step", step)
+
+
+def test_repeated_rollbacks_lower_the_rate_each_time(fmnist_root, tmp_path, monkeypatch):
+    """Three blow-ups before the next checkpoint: rates at 1/2, then 1/4, then 1/8 (not 1/2 three times)."""
+    _nan_on_calls(monkeypatch, [8, 9, 10])  # step 8 blows up; then step 6 twice, each after a rollback to 5
+    cfg = tiny_config(fmnist_root, tmp_path / "run", max_steps=12, checkpoint_every=5, log_every=1,
+                      on_divergence="rollback")
+    history = train(cfg)
+    assert history["iteration"] == list(range(1, 13)) and all(map(math.isfinite, history["loss_g"]))
+    state = load_checkpoint(tmp_path / "run")
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(cfg.train.lr / 8)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(cfg.train.lr / 8)
+    assert state["lr_scale"] == 1 / 8
+
+
+def test_a_fourth_blow_up_ends_the_run(fmnist_root, tmp_path, monkeypatch):
+    _nan_on_calls(monkeypatch, [8, 9, 10, 11])
+    cfg = tiny_config(fmnist_root, tmp_path / "run", max_steps=12, checkpoint_every=5, log_every=1,
+                      on_divergence="rollback")
+    with pytest.raises(train_module.TrainingDiverged, match="3 rollbacks did not help"):
+        train(cfg)
+
+
+def test_deterministic_mode_ends_with_the_run(fmnist_root, tmp_path):
+    assert not torch.are_deterministic_algorithms_enabled()
+    train(tiny_config(fmnist_root, tmp_path / "run", max_steps=2, deterministic=True))
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ or os.environ["CUBLAS_WORKSPACE_CONFIG"] != ":4096:8"
+
+
+def test_resume_from_the_checkpoints_folder_continues_in_the_run_folder(fmnist_root, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16", "--ngf", "8",
+            "--ndf", "8", "--batch-size", "32", "--snapshot-every", "2", "--checkpoint-every", "2",
+            "--no-progress", "--no-download"]
+    assert main([*args, "--max-steps", "2", "--out", str(out)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--max-steps", "4", "--resume", str(out / "checkpoints")]) == 0
+    assert load_checkpoint(out)["iteration"] == 4 and (out / "samples" / "step_0000004.png").is_file()
+    assert not (out / "checkpoints" / "samples").exists() and not (out / "checkpoints" / "checkpoints").exists()
+
+
+def test_fused_adam_resumes_with_another_memory_layout(fmnist_root, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(fmnist_root, out, max_steps=3, checkpoint_every=3, fused_adam=True, channels_last=False))
+    history = train(tiny_config(fmnist_root, out, max_steps=5, checkpoint_every=5, fused_adam=True,
+                                channels_last=True), resume=out)
+    assert history["iteration"] == [1, 2, 3, 4, 5] and all(map(math.isfinite, history["loss_d"]))
+
+
+def test_a_diverged_run_is_one_message_and_exit_code_2(fmnist_root, tmp_path, capsys):
+    code = main(["train", "--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16",
+                 "--ngf", "8", "--ndf", "8", "--batch-size", "32", "--lr", "5", "--grad-clip", "0",
+                 "--divergence-patience", "5", "--max-steps", "150", "--log-every", "5",
+                 "--out", str(tmp_path / "run"), "--no-progress", "--no-download"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dcgan train: error: training diverged at iteration" in err
+    assert "Traceback" not in err and "try " in err
+
+
+DDP_NAN = """
+import os, sys
+import importlib
+t = importlib.import_module("dcgan.train")
+original, calls = t.train_step, [0]
+def train_step(*args, **kwargs):
+    calls[0] += 1
+    row = original(*args, **kwargs)
+    # only rank 1 sees the blow-up, at its 4th iteration: the ranks must still decide together
+    return row * float("nan") if os.environ["RANK"] == "1" and calls[0] == 4 else row
+t.train_step = train_step
+from dcgan.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["stop", "rollback"])
+def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
+    script = tmp_path / "nan_on_rank_1.py"
+    script.write_text(DDP_NAN)
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+           "train", "--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16", "--ngf", "8",
+           "--ndf", "8", "--batch-size", "32", "--max-steps", "6", "--log-every", "1", "--checkpoint-every", "2",
+           "--snapshot-every", "2", "--device", "cpu", "--no-progress", "--no-download", "--out", str(out),
+           "--on-divergence", mode]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    if mode == "stop":
+        assert r.returncode != 0
+        assert r.stderr.count("dcgan train: error: training diverged at iteration 4: a loss is not finite") == 1
+        # both workers end with exit code 2 and no traceback of their own (torchrun adds its summary)
+        assert r.stderr.count("exitcode  : 2") == 2 and "dcgan/train.py" not in r.stderr
+        assert load_checkpoint(out)["iteration"] == 2
+    else:
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "rolled back to iteration 2 with learning rates halved" in r.stdout + r.stderr
+        assert r.stdout.count("2 processes: replicas agree on every weight") == 1
+        assert load_checkpoint(out)["iteration"] == 6

@@ -40,8 +40,14 @@ notebooks: setup data
 	  $(PY) -m papermill --cwd notebooks "$$nb" "outputs/notebooks/$$(basename $$nb)" || exit 1; \
 	done
 
+# JupyterLab on this machine. On a remote GPU box, forward the port from your own machine first:
+#   ssh -L 8888:localhost:8888 USER@GPU-BOX    then open the URL this prints (with its token)
+LAB_PORT ?= 8888
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json  # no news pop-up
+	$(VENV)/bin/jupyter lab --notebook-dir=. --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )  # containers run as root
 
 strip-notebooks:
 	$(PYTHON) tools/strip_notebooks.py notebooks/*.ipynb

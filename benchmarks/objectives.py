@@ -275,7 +275,8 @@ def main() -> int:
         report(results, args.epochs, precision)
         return 0
     if args.time_chart:
-        print(f"chart: {plot_time(Path(args.out), args.time_chart.split(','))}")
+        labels = {"classic": "classic", "grad-clip": "tuned (grad clip 10)", "clip-lr4": "fast (grad clip 10, lr 4e-4)"}
+        print(f"chart: {plot_time(Path(args.out), args.time_chart.split(','), labels)}")
         return 0
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]

@@ -1,4 +1,4 @@
-"""The `dcgan` command line: train, sample, train-classifier, evaluate."""
+"""The `dcgan` command line: train, sample, animate, train-classifier, evaluate, runs."""
 
 from __future__ import annotations
 
@@ -73,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sample the trained G even when the run kept an EMA generator")
     p_sample.add_argument("--train-mode", action="store_true",
                           help="sample with BatchNorm in training mode (batch statistics)")
+    p_sample.add_argument("--walk", type=int, default=0, metavar="K",
+                          help="a looping latent walk through K random points (slerp), 16 walks side by side, "
+                               "written to --out as .gif, .webp or .mp4; class-conditional models then walk "
+                               "across their classes with z fixed")
+
+    p_anim = sub.add_parser("animate", help="a run's snapshots as a GIF, WebP or MP4 to share")
+    p_anim.set_defaults(run=_animate)
+    p_anim.add_argument("run_dir", metavar="RUN", help="a run folder (its samples/ hold the snapshots)")
+    p_anim.add_argument("--out", default="progress.gif", help=".gif or .webp (Pillow), or .mp4 where ffmpeg or "
+                                                              "imageio-ffmpeg is installed (default: progress.gif)")
+    p_anim.add_argument("--frame-ms", type=int, default=500, help="milliseconds per frame (default: 500)")
+    p_anim.add_argument("--max-frames", type=int, default=60,
+                        help="at most this many snapshots: the first, the last and evenly spaced ones (default: 60)")
+    p_runs = sub.add_parser("runs", help="one line per run folder: progress, status, best FID, differences")
+    p_runs.set_defaults(run=_runs)
+    p_runs.add_argument("root", nargs="?", default="outputs", help="where to look (default: outputs)")
+
     p_cls = sub.add_parser("train-classifier", help="train the domain classifier used for offline metrics")
     p_cls.set_defaults(run=_train_classifier)
     p_cls.add_argument("--dataset", default="fashion-mnist", help="a labelled dataset (default: fashion-mnist)")
@@ -94,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="feature space: the domain classifier's (offline) or standard Inception "
                              "(default: classifier)")
     p_eval.add_argument("--classifier", default=None, help="classifier file (default: the dataset's in "
-                                                           "DATA_ROOT/classifiers/)")
+                                                           "DATA_ROOT/classifiers/, trained first if missing)")
     p_eval.add_argument("--inception-weights", default=None,
                         help="local copy of the FID Inception weights (pt_inception-2015-12-05)")
     p_eval.add_argument("--data-root", default=None, help="override the run's data root")
@@ -141,6 +158,25 @@ def _evaluate(args: argparse.Namespace) -> int:
                            inception_weights=args.inception_weights, device=resolve_device(args.device))
         floor = real_vs_real(cfg.data, space, args.n)
         print(f"  real-vs-real floor (train vs test, {args.n} each): fid_{space.tag} = {floor:.4f}")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .runs import format_runs, summarise_runs
+
+    if not Path(args.root).is_dir():
+        raise ConfigError(f"{args.root} is not a folder; give the folder that holds your runs (default: outputs)")
+    print(format_runs(summarise_runs(args.root)))
+    return 0
+
+
+def _animate(args: argparse.Namespace) -> int:
+    from .export import animate_run
+
+    if args.frame_ms <= 0 or args.max_frames < 2:
+        raise ConfigError("--frame-ms must be positive and --max-frames at least 2")
+    out = animate_run(args.run_dir, args.out, frame_ms=args.frame_ms, max_frames=args.max_frames)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
@@ -198,6 +234,12 @@ def _sample(args: argparse.Namespace) -> int:
     if args.attrs and G.condition != "attrs":
         raise ConfigError(f"--attrs is for attribute-conditional models; this one is conditioned on classes: "
                           f"use --class or --per-class ({', '.join(G.cond_names)})")
+    if args.walk:
+        from .export import save_walk
+
+        out = save_walk(G, args.walk, args.out, seed=args.seed)
+        print(f"wrote a latent walk through {args.walk} points to {out}")
+        return 0
     if args.per_class:
         out = Path(args.out)
         images = per_class_grid(G, args.per_class, seed=args.seed)

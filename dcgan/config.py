@@ -25,8 +25,20 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _is_power_of_two(n: int) -> bool:
-    return n > 0 and (n & (n - 1)) == 0
+def _size_ok(n: int) -> bool:
+    from .models import size_plan  # the models own which sizes they can build
+
+    try:
+        size_plan(n)
+        return True
+    except ValueError:
+        return False
+
+
+def _nearest_sizes(n: int) -> list[int]:
+    from .models import nearest_sizes
+
+    return nearest_sizes(n)
 
 
 def setting(default: Any, help: str, *, run: bool = False) -> Any:
@@ -73,8 +85,10 @@ class DataConfig:
 
     dataset: str = setting("fashion-mnist", f"one of {', '.join(DATASETS)}", run=True)
     data_root: str = setting("data", "where datasets and their preprocessed caches live")
-    image_size: int = setting(32, "side of the square images: 32, 64 or 128 (28x28 data is resized)", run=True)
-    channels: int = setting(0, "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour", run=True)
+    image_size: int = setting(32, "side of the square images: s0 x 2^k with s0 in 3..7, up to 256 (28, 32, 48, "
+                                  "64, 96, 128, 256 ...)", run=True)
+    channels: int = setting(0, "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour, 4 RGBA "
+                                   "(transparency kept)", run=True)
     split: str = setting("train", "train, test or all", run=True)
     folder: str = setting("", "the image folder for --dataset folder (flat, or one subfolder per class)")
     download: bool = setting(True, "try torchvision's download when no local copy is found")
@@ -85,12 +99,15 @@ class DataConfig:
     def __post_init__(self):
         _check(self.dataset in DATASETS,
                f"--dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
-        _check(isinstance(self.image_size, int) and _is_power_of_two(self.image_size)
-               and 32 <= self.image_size <= 128,
-               f"--image-size must be a power of two between 32 and 128 (32, 64, 128), "
-               f"got {self.image_size!r}")
-        _check(self.channels in (0, 1, 3),
-               f"--channels must be 0 (the dataset's own), 1 or 3, got {self.channels!r}")
+        if isinstance(self.image_size, int):
+            _check(_size_ok(self.image_size),
+                   f"--image-size {self.image_size} cannot be built: sizes are s0 x 2^k with s0 in 3..7 and "
+                   f"k >= 2, up to 256 (28, 32, 48, 64, 96, 128, 160, 256 ...); nearest: "
+                   f"{', '.join(map(str, _nearest_sizes(self.image_size)))}")
+        else:
+            _check(False, f"--image-size must be a whole number of pixels, e.g. 32, got {self.image_size!r}")
+        _check(self.channels in (0, 1, 3, 4),
+               f"--channels must be 0 (the dataset's own), 1, 3 or 4 (RGBA), got {self.channels!r}")
         _check(self.split in ("train", "test", "all"),
                f"--split must be train, test or all, got {self.split!r}")
         _check(isinstance(self.data_root, str) and self.data_root != "",
@@ -128,6 +145,8 @@ class TrainConfig:
     # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     classifier: str = setting("", "classifier file for --eval-features classifier")
     progress: bool = setting(True, "show progress bars")
+    tensorboard: bool = setting(False, "also log scalars, sample grids, evaluations and hparams to RUN/tensorboard/ "
+                                       "(needs: pip install tensorboard)")
     # accelerators: each off unless measured to help (see README, Speed)
     # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
     precision: str = setting("auto", "fp32, bf16 autocast (losses stay in fp32), or auto: on a CPU with bf16 "
@@ -261,10 +280,11 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
                            "(D's gradient norm has a median of about 20, so 10 is active on most steps)",
               "lr": "kept from classic (the paper's)"},
     "fast": {"grad_clip": "kept from tuned (the fast recipe was not measured without it)",
-             "lr": "benchmarks/objectives.py: 4e-4 for G and D gave FID 0.65x tuned's at seed 999 "
-                   "(38.7 vs 59.2); FID was still falling steeply at the end of tuned's runs, so the short "
-                   "budget is limited by how far its steps get. 8e-4 (44.3) and EMA on top (40.2 at 4e-4, "
-                   "38.3 at 8e-4) did not do better at that seed"},
+             "lr": "benchmarks/objectives.py: 4e-4 for G and D gave FID 0.78x, 0.84x, 0.90x tuned's on 3 paired "
+                   "seeds (means 48.7 vs 58.2; 0.64-0.75x classic's) at the same cost per iteration; FID was still "
+                   "falling steeply at the end of tuned's runs, so the short budget is limited by how far its "
+                   "steps get. TTUR (D at 8e-4), betas (0, 0.99), batch 64, lr 8e-4 and EMA on top did not do "
+                   "better (one seed each)"},
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 
 from .checkpoint import atomic_torch_save
 from .config import DataConfig
+from .runtime import report
 from .sources import RawDataset, load_raw
 
 CACHE_VERSION = 2  # 2: the kept files' names, to align attribute tags
@@ -73,8 +76,11 @@ def _resize_arrays(arrays: np.ndarray, size: int, channels: int, chunk: int = 40
 
 
 def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """float (N, C, H, W) in [0, 255] with C of 1 or 3 -> `channels` (1 grey, 3 RGB, 4 RGBA)."""
     if x.shape[1] == channels:
         return x
+    if channels == 4:  # no alpha in the data: opaque
+        return torch.cat([_match_channels(x, 3), torch.full_like(x[:, :1], 255.0)], 1)
     if channels == 3:  # grey -> RGB by repetition
         return x.expand(-1, 3, -1, -1)
     # RGB -> grey with the ITU-R 601 luma weights PIL also uses
@@ -82,8 +88,9 @@ def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return (x * weights).sum(1, keepdim=True)
 
 
-def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One file -> uint8 (channels, size, size): EXIF-rotated, resized on the short side, centre-cropped."""
+def decode_image(path: Path, size: int, channels: int, *, with_size: bool = False):
+    """One file -> uint8 (channels, size, size): EXIF-rotated, resized on the short side, centre-cropped;
+    with `with_size`, also the file's own (width, height)."""
     from PIL import Image, ImageOps
 
     with warnings.catch_warnings():
@@ -93,14 +100,17 @@ def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
         img = Image.open(path)
     with img:
         img = ImageOps.exif_transpose(img)
+        original = img.size
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale to 8 bits, not clip
             arr = np.asarray(img, dtype=np.float64)
             img = Image.fromarray((arr * 255.0 / max(arr.max(), 1.0)).astype(np.uint8), "L")
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        if channels == 4:  # --channels 4 keeps transparency (opaque where the file has none)
+            img = img.convert("RGBA")
+        elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(background, rgba)
-        img = img.convert("L" if channels == 1 else "RGB")
+        img = img.convert("L" if channels == 1 else "RGBA" if channels == 4 else "RGB")
         w, h = img.size
         scale = size / min(w, h)
         nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
@@ -108,33 +118,64 @@ def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
         left, top = (nw - size) // 2, (nh - size) // 2
         img = img.crop((left, top, left + size, top + size))
         arr = np.asarray(img, dtype=np.uint8)
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return (arr, original) if with_size else arr
 
 
-def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool, strict: bool = False):
+def _decode_one(job: tuple[Path, int, int]) -> tuple[np.ndarray | None, tuple[int, int] | None, str]:
+    """One file, opened once: (pixels, original size, "") or (None, None, why it failed). Runs in
+    the worker processes of a parallel decode, so it returns failures instead of raising them."""
     from PIL import Image
+
+    path, size, channels = job
+    try:
+        if path.stat().st_size == 0:
+            raise ValueError("empty file (0 bytes)")
+        return (*decode_image(path, size, channels, with_size=True), "")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        return None, None, f"{type(e).__name__}: {e}"
+
+
+def decode_workers(n_files: int) -> int:
+    """Processes for a first decode: one per core for folders big enough to repay starting them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores if n_files >= 512 and cores > 1 else 1
+
+
+def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool, strict: bool = False,
+                  workers: int | None = None):
     from tqdm.auto import tqdm
 
+    workers = decode_workers(len(raw.files)) if workers is None else workers
+    jobs = [(path, size, channels) for path in raw.files]
     images, keep, skipped, small = [], [], [], []
-    for i, path in enumerate(tqdm(raw.files, desc=f"decoding {raw.name}", unit="img",
-                                  disable=not progress)):
-        try:
-            if path.stat().st_size == 0:
-                raise ValueError("empty file (0 bytes)")
-            images.append(decode_image(path, size, channels))
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # results come back in file order, so the cache is the same as a serial decode's
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = stack.enter_context(ProcessPoolExecutor(workers))
+            stack.callback(pool.shutdown, cancel_futures=True)  # --strict stops without decoding the rest
+            results = pool.map(_decode_one, jobs, chunksize=64)
+        else:
+            results = map(_decode_one, jobs)
+        bar = tqdm(results, total=len(jobs), desc=f"decoding {raw.name}" + (f" ({workers} processes)" if workers > 1
+                                                                               else ""), unit="img",
+                   disable=not progress)
+        for i, (arr, (w, h), why) in enumerate((r[0], r[1] or (0, 0), r[2]) for r in bar):
+            path = raw.files[i]
+            if arr is None:
+                if strict:
+                    raise ValueError(f"{path} cannot be used: {why}. Remove or fix it, "
+                                     "or drop --strict to skip such files")
+                skipped.append(f"{path}: {why}")
+                continue
+            images.append(arr)
             keep.append(i)
-            w, h = _image_size(path)
             if min(w, h) < size // 2:
                 small.append(f"{path} ({w}x{h})")
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as e:
-            if strict:
-                raise ValueError(f"{path} cannot be used: {type(e).__name__}: {e}. Remove or fix it, "
-                                 "or drop --strict to skip such files") from None
-            skipped.append(f"{path}: {type(e).__name__}: {e}")
     if small:
-        warnings.warn(f"{len(small)} images are less than half the target size {size}x{size} and were "
-                      f"upscaled (blurry), e.g. {small[0]}; use a smaller --image-size or larger images")
+        report(f"{len(small)} images are less than half the target size {size}x{size} and were "
+               f"upscaled (blurry), e.g. {small[0]}; use a smaller --image-size or larger images")
     if not images:
         raise ValueError(f"none of the {len(raw.files)} files in {raw.source} could be decoded; "
                          f"first error: {skipped[0] if skipped else 'none'}")
@@ -143,13 +184,6 @@ def _decode_files(raw: RawDataset, size: int, channels: int, progress: bool, str
 
 # ---------------------------------------------------------------------------------------------
 # cache
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return img.size
 
 
 def cache_path(cfg: DataConfig, channels: int) -> Path:
@@ -173,7 +207,7 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
                 cached = ImageDataset(blob["images"], blob["labels"], list(blob["classes"]),
                                       blob["source"], str(path), list(blob["skipped"]), list(blob["files"]))
         except Exception as e:  # a damaged cache is rebuilt, never trusted
-            warnings.warn(f"cache {path} is unreadable ({e}); rebuilding it")
+            report(f"cache {path} is unreadable ({e}); rebuilding it")
         else:
             if cached is not None:
                 if cfg.strict and cached.skipped:
@@ -193,8 +227,8 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
         if labels is not None:
             labels = labels[keep]
         if skipped:
-            warnings.warn(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
-                          f"decoded, e.g. {skipped[0]} (--strict stops at the first instead)")
+            report(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
+                   f"decoded, e.g. {skipped[0]} (--strict stops at the first instead)")
     blob = {"version": CACHE_VERSION, "images": images.contiguous(), "labels": labels,
             "classes": raw.classes, "source": raw.source, "skipped": skipped,
             "n_files": len(raw.files), "files": files}

@@ -1,18 +1,43 @@
-"""DCGAN Generator and Discriminator for any power-of-two image size, and their init."""
+"""DCGAN Generator and Discriminator for every size s0 x 2^k (28, 32, 48, 64, 96, 128, 160, 256...), and their init."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 
+MAX_IMAGE_SIZE = 256
+
+
+def size_plan(image_size: int) -> tuple[int, int]:
+    """(s0, k) with image_size = s0 * 2^k, s0 in 3..7 and k >= 2: G grows an s0 x s0 map by k
+    stride-2 layers, D shrinks the image back to it. 32 = 4 * 2^3, 64 = 4 * 2^4 (the paper's),
+    28 = 7 * 2^2 (MNIST's own size), 48 = 3 * 2^4, 96 = 3 * 2^5."""
+    s0, k = image_size, 0
+    while s0 % 2 == 0 and s0 // 2 >= 3:  # the smallest start: 48 = 3 x 16 (not 6 x 8), 32 = 4 x 8
+        s0, k = s0 // 2, k + 1
+    if not (3 <= s0 <= 7 and k >= 2 and image_size <= MAX_IMAGE_SIZE):
+        raise ValueError(f"image_size must be s0 x 2^k with s0 in 3..7, k >= 2, at most {MAX_IMAGE_SIZE} "
+                         f"(e.g. 28, 32, 48, 64, 96, 128); got {image_size}; nearest: "
+                         f"{', '.join(map(str, nearest_sizes(image_size)))}")
+    return s0, k
+
+
+def valid_sizes() -> list[int]:
+    return sorted({s0 * 2 ** k for s0 in range(3, 8) for k in range(2, 8) if s0 * 2 ** k <= MAX_IMAGE_SIZE})
+
+
+def nearest_sizes(image_size: int, n: int = 2) -> list[int]:
+    """The valid sizes closest to image_size (below and above)."""
+    sizes = valid_sizes()
+    below = [s for s in sizes if s < image_size][-1:]
+    above = [s for s in sizes if s > image_size][:1]
+    return (below + above)[:n] or sizes[:n]
+
+
 def num_upsamplings(image_size: int) -> int:
-    """Stride-2 layers between a 4x4 map and the image: 3 for 32, 4 for 64, 5 for 128."""
-    if image_size < 8 or image_size & (image_size - 1):
-        raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
-    return int(math.log2(image_size)) - 2
+    """Stride-2 layers between the s0 x s0 map and the image: 3 for 32, 4 for 64, 5 for 128, 2 for 28."""
+    return size_plan(image_size)[1]
 
 
 class CondBatchNorm2d(nn.Module):
@@ -40,7 +65,8 @@ class Generator(nn.Module):
 
     For S = 64 this is the paper's G: (ngf*8) x 4 x 4 -> (ngf*4) x 8 x 8 -> (ngf*2) x 16 x 16
     -> ngf x 32 x 32 -> nc x 64 x 64. Other sizes add or drop a middle block, so the
-    widest layer is always the 4x4 one and the last hidden layer is always ngf wide.
+    widest layer is always the first (s0 x s0) and the last hidden layer is always ngf wide;
+    S = s0 * 2^k starts from s0 x s0 (28: 7 x 7 -> 14 -> 28, as in the Keras MNIST DCGAN).
     With n_cond > 0 the condition is embedded (e, embed_dim wide), concatenated to z, and drives
     every BatchNorm's gain and bias (conditional BN).
     """
@@ -49,7 +75,7 @@ class Generator(nn.Module):
                  n_cond: int = 0, embed_dim: int = 64):
         super().__init__()
         self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
-        n = num_upsamplings(image_size)
+        s0, n = size_plan(image_size)
         width = ngf * 2 ** (n - 1)
         e = embed_dim if n_cond else 0
 
@@ -57,8 +83,8 @@ class Generator(nn.Module):
             return CondBatchNorm2d(channels, embed_dim) if n_cond else nn.BatchNorm2d(channels)
 
         layers: list[nn.Module] = [
-            # z (+ e): (nz + e) x 1 x 1 -> width x 4 x 4
-            nn.ConvTranspose2d(nz + e, width, 4, 1, 0, bias=False),
+            # z (+ e): (nz + e) x 1 x 1 -> width x s0 x s0 (a kernel of s0; 4 for powers of two)
+            nn.ConvTranspose2d(nz + e, width, s0, 1, 0, bias=False),
             norm(width),
             nn.ReLU(True),
         ]
@@ -132,7 +158,7 @@ class Discriminator(nn.Module):
         self.ndf, self.nc, self.image_size, self.n_cond = ndf, nc, image_size, n_cond
         self.condition_mode = condition_mode if n_cond else "none"
         extra = int(self.condition_mode == "concat")  # the condition as one more input channel
-        n = num_upsamplings(image_size)
+        s0, n = size_plan(image_size)
         layers: list[nn.Module] = [
             # (nc [+1]) x S x S -> ndf x S/2 x S/2; no BatchNorm on D's input layer (the paper's rule)
             nn.Conv2d(nc + extra, ndf, 4, 2, 1, bias=False),
@@ -145,10 +171,10 @@ class Discriminator(nn.Module):
                        _norm(norm, width * 2, size // 2),
                        nn.LeakyReLU(0.2, inplace=True)]
             width, size = width * 2, size // 2
-        self.main = nn.Sequential(*layers)  # -> width x 4 x 4: the features feature matching uses
+        self.main = nn.Sequential(*layers)  # -> width x s0 x s0: the features feature matching uses
         self.minibatch_std = MinibatchStd() if minibatch_std else nn.Identity()
-        # width (+1) x 4 x 4 -> 1 x 1 x 1
-        self.head = nn.Conv2d(width + int(minibatch_std), 1, 4, 1, 0, bias=False)
+        # width (+1) x s0 x s0 -> 1 x 1 x 1
+        self.head = nn.Conv2d(width + int(minibatch_std), 1, s0, 1, 0, bias=False)
         if self.condition_mode == "projection":
             # Miyato & Koyama 2018: logit += <embed(y), sum of the 4x4 features>
             self.embed = nn.Linear(n_cond, width, bias=False)
@@ -167,7 +193,7 @@ class Discriminator(nn.Module):
             s = self.image_size
             label_map = self.label_map(cond.to(self.label_map.weight.dtype)).view(-1, 1, s, s)
             x = torch.cat([x, label_map.to(x.dtype)], dim=1).contiguous(memory_format=memory_format_of(x))
-        h = self.main(x)  # (N, width, 4, 4)
+        h = self.main(x)  # (N, width, s0, s0)
         logits = self.head(self.minibatch_std(h)).flatten()  # (N,)
         if self.condition_mode == "projection":
             logits = logits + (self.embed(cond.to(self.embed.weight.dtype)) * h.sum((2, 3))).sum(1)

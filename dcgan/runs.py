@@ -72,3 +72,52 @@ def nearest_images(queries: torch.Tensor, images: torch.Tensor, k: int = 4, chun
         best_d, order = d.topk(k, largest=False)
         best_i = i.gather(1, order)
     return best_d, best_i
+
+
+# settings that say where or how a run was watched, not what it is: never listed as a difference
+_NOT_DIFFERENCES = {"out", "data_root", "progress", "device", "download", "classifier", "log_every"}
+
+
+def summarise_runs(root: str | Path = "outputs") -> list[dict]:
+    """One row per run folder under `root` (those with a config.json): name, iterations done and
+    planned, status, best FID and its feature space, last update, and the settings in which the
+    runs differ from each other."""
+    import json
+    import time
+
+    rows, flats = [], []
+    for config_file in sorted(Path(root).glob("**/config.json")):
+        run = config_file.parent
+        config = json.loads(config_file.read_text())
+        status_file = run / "status.json"
+        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        history = run / "history.csv"
+        done = max(0, sum(1 for _ in open(history)) - 1) if history.is_file() else 0
+        evals = read_evals(run)
+        key = next((k for k in evals[0] if k.startswith("fid_")), None) if evals else None
+        newest = max((p.stat().st_mtime for p in run.rglob("*") if p.is_file()), default=config_file.stat().st_mtime)
+        rows.append({"run": str(run.relative_to(root)) if run != Path(root) else run.name, "done": done,
+                     "planned": status.get("planned"),
+                     "status": {"running": "running or killed"}.get(status.get("status"), status.get("status", "?")),
+                     "best_fid": min(e[key] for e in evals) if key else None, "features": key[4:] if key else "",
+                     "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(newest))})
+        flats.append({k: v for section in config.values() for k, v in section.items()})
+    differing = sorted(k for k in set().union(*flats) - _NOT_DIFFERENCES
+                       if len({json.dumps(f.get(k)) for f in flats}) > 1) if len(flats) > 1 else []
+    for row, flat in zip(rows, flats):
+        row["settings"] = " ".join(f"{k}={flat.get(k)}" for k in differing)
+    return rows
+
+
+def format_runs(rows: list[dict]) -> str:
+    """The rows of summarise_runs as an aligned text table."""
+    if not rows:
+        return "no runs (folders with a config.json) here"
+    table = [("run", "iterations", "status", "best FID", "updated", "differs in")]
+    for r in rows:
+        its = f"{r['done']}/{r['planned']}" if r["planned"] else str(r["done"])
+        fid = f"{r['best_fid']:.2f} ({r['features']})" if r["best_fid"] is not None else "-"
+        table.append((r["run"], its, r["status"], fid, r["updated"], r["settings"]))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5]
+                     for row in table).rstrip()

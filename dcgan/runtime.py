@@ -16,6 +16,17 @@ import torch
 from .config import Config, ConfigError
 
 
+def report(message: str) -> None:
+    """A line meant for the person running this (a skip count, an upscale, a run set aside): printed
+    plainly on stderr through tqdm, so an open progress bar stays whole. Not a Python warning, which
+    shows its source line and which PYTHONWARNINGS=ignore (common in notebooks) would hide."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():

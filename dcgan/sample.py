@@ -30,7 +30,34 @@ def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
     G.load_state_dict(weights)
     G.condition = cfg.model.condition  # what its condition vectors mean: class or attrs
     G.cond_names = list(state.get("cond_names", []))
+    G.example_conds = state.get("fixed_cond")  # (64, K): the snapshot grids' (real tag sets for attrs)
     return G
+
+
+def default_conditions(G: Generator, n: int) -> torch.Tensor | None:
+    """Conditions for n samples when none are given: None for an unconditional G, every class in
+    turn for a class-conditional one, the run's real tag sets (those of its snapshot grids) in turn
+    for a tag-conditional one."""
+    if not G.n_cond:
+        return None
+    if getattr(G, "condition", "class") == "class":
+        from .conditions import classes_in_turn
+
+        return classes_in_turn(n, G.n_cond)
+    examples = getattr(G, "example_conds", None)
+    if examples is None:
+        raise ValueError("this generator is conditioned on attribute tags and its checkpoint holds no example "
+                         "tag sets: give them (--attrs NAME,...)")
+    return examples[torch.arange(n) % len(examples)].float()
+
+
+def describe_conditions(G: Generator) -> str:
+    """What default_conditions samples with, in words (notebooks print it beside the grids)."""
+    if not G.n_cond:
+        return "unconditional generator"
+    if getattr(G, "condition", "class") == "class":
+        return f"class-conditional generator: samples go through the {G.n_cond} classes in turn"
+    return f"tag-conditional generator ({', '.join(G.cond_names)}): samples use real images' tag sets in turn"
 
 
 def _output_channels(g_state: dict) -> int:
@@ -43,18 +70,13 @@ def generate(G: Generator, n: int, *, seed: int | None = 0, batch_size: int = 50
              device: str | torch.device | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
     """n images in [-1, 1] as a CPU tensor (n, nc, S, S); the same seed gives the same images.
 
-    A conditional G needs `cond`, (n, K) or one (K,) vector for all; class-conditional ones
-    default to every class in turn.
+    A conditional G takes `cond`, (n, K) or one (K,) vector for all; without it, default_conditions.
     """
     device = device or next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(n, G.nz, 1, 1, generator=gen)
-    if G.n_cond and cond is None:
-        if getattr(G, "condition", "class") != "class":
-            raise ValueError("this generator is conditioned on attribute tags: give them (--attrs NAME,...)")
-        from .conditions import classes_in_turn
-
-        cond = classes_in_turn(n, G.n_cond)
+    if cond is None:
+        cond = default_conditions(G, n)
     if cond is not None and cond.dim() == 1:
         cond = cond.expand(n, -1)
     conds = cond.split(batch_size) if cond is not None else [None] * len(z.split(batch_size))
@@ -99,7 +121,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def interpolate(G: Generator, steps: int = 10, *, seed: int = 0, cond: torch.Tensor | None = None) -> torch.Tensor:
     """Images along the slerp path between two random z: (steps, nc, S, S) in [-1, 1]; a
-    conditional G keeps one condition `cond` (K,) along the path."""
+    conditional G keeps one condition `cond` (K,) along the path (default: its first default one)."""
+    if cond is None and G.n_cond:
+        cond = default_conditions(G, 1)[0]
     gen = torch.Generator().manual_seed(seed)
     a, b = torch.randn(2, G.nz, 1, 1, generator=gen)
     z = slerp(a, b, torch.linspace(0, 1, steps))

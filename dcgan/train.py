@@ -104,10 +104,11 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     bar = tqdm(total=total_steps, initial=state.step, desc="training", unit="it", dynamic_ncols=True,
                disable=not (tc.progress and ddp.is_main), mininterval=0.5)
     writer = (RunWriter if ddp.is_main else NullWriter)(run_dir, keep_last=tc.keep_last, bar=bar,
-                                                        on_snapshot=on_snapshot)
+                                                        on_snapshot=on_snapshot, tensorboard=tc.tensorboard)
     writer.prepare(fresh=saved is None)  # only now that the data is known to be there
     evaluate = _evaluator(cfg, data, conds, state, device) if tc.eval_every and ddp.is_main else None
-    writer.start(cfg.to_dict(), checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else [])))
+    writer.start(cfg.to_dict(), checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else [])),
+                 planned=total_steps)
 
     # Recovery lives outside the loop: on divergence, stop, or go back to the last good checkpoint
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones.
@@ -123,6 +124,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
                     why = ("" if tc.on_divergence == "stop" else " (no checkpoint to roll back to)"
                            if not last_good.is_file() else f" ({MAX_ROLLBACKS} rollbacks did not help)")
                     bar.close()
+                    writer.status("diverged", state.step, str(e))
                     raise TrainingDiverged(f"training diverged at {e}{why}. The last good checkpoint is "
                                            f"{last_good}" + ("" if last_good.is_file() else " (none yet)")) from None
                 scale = state.lr_scale * 0.5  # of the rates before this divergence, not the checkpoint's
@@ -180,6 +182,7 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, images, 
         verdict, stopping = agree(verdict, stop.is_set(), ddp, device)  # every rank decides the same
         if verdict is not None:
             raise Diverged(verdict)  # nothing of this state is saved: last.pt stays the last good one
+        writer.logged(state.history)
         if pending.last is not None:
             loss_d, loss_g, d_x, d_g_z = pending.last[:4]
             bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")

@@ -13,11 +13,17 @@ import torch
 
 
 def grid_array(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> one uint8 picture (H', W', 3) or (H', W') for grey."""
+    """(N, C, H, W) in [-1, 1] -> one uint8 picture (H', W', 3) or (H', W') for grey; RGBA over a checkerboard."""
     from torchvision.utils import make_grid
 
-    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding,
-                     normalize=True, value_range=(-1, 1))
+    images = images.detach().float().cpu()
+    if images.shape[1] == 4:  # RGBA: drawn over a grey checkerboard, so transparency shows
+        rgb, alpha = (images[:, :3] + 1) / 2, ((images[:, 3:] + 1) / 2).clamp(0, 1)
+        h, w = images.shape[-2:]
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        board = torch.where(((yy // 4 + xx // 4) % 2) == 0, 0.8, 0.6).expand_as(rgb)
+        images = (rgb * alpha + board * (1 - alpha)) * 2 - 1
+    grid = make_grid(images, nrow=nrow, padding=padding, normalize=True, value_range=(-1, 1))
     arr = grid.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     return arr[..., 0] if images.shape[1] == 1 else arr
 
@@ -147,48 +153,17 @@ def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: i
 
 
 # The standalone page starts playing by itself; the notebook's copy waits for the user's click.
-_AUTOPLAY = """<script>
-// matplotlib creates the player in a setTimeout, which may run after 'load': wait for it.
-window.addEventListener('load', function () {
-  var tries = 0;
-  (function start() {
-    var play = document.querySelector('button[title="Play"]');
-    var player = play && window[play.getAttribute('onclick').split('.')[0]];
-    if (player) { play.click(); } else if (tries++ < 200) { setTimeout(start, 50); }
-  })();
-});
-</script>
-"""
-
-
 def animation_html(frames: Sequence[str | Path | np.ndarray], path=None, *, titles=None,
-                   interval_ms: int = 500) -> str:
-    """The snapshot grids as a jshtml player; written as a standalone page when `path` is given."""
-    from matplotlib.animation import ArtistAnimation
-    from PIL import Image
+                   interval_ms: int = 500, max_frames: int | None = None) -> str:
+    """The snapshot grids as a self-contained player (dcgan/player.py: no network request, inline
+    icons); written as a standalone page when `path` is given. Long runs keep at most `max_frames`
+    (default 60): the first, the last and evenly spaced ones."""
+    from .player import MAX_FRAMES, player_html, write_player_page
 
-    arrays = [np.asarray(Image.open(f)) if not isinstance(f, np.ndarray) else f for f in frames]
-    if not arrays:
-        raise ValueError("no frames to animate: the run has written no snapshots yet")
-    h, w = arrays[0].shape[:2]
-    fig = _figure(min(8.0, w / 60 + 0.5), min(8.0, h / 60 + 0.8))
-    ax = fig.add_subplot()
-    ax.axis("off")
-    artists = []
-    for i, arr in enumerate(arrays):
-        im = ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, animated=True)
-        text = ax.text(0.5, 1.01, titles[i] if titles else f"frame {i + 1}", transform=ax.transAxes,
-                       ha="center", va="bottom", animated=True)
-        artists.append([im, text])
-    anim = ArtistAnimation(fig, artists, interval=interval_ms, repeat_delay=1000, blit=True)
-    html = anim.to_jshtml(default_mode="loop")
+    player = player_html(frames, titles=titles, interval_ms=interval_ms, max_frames=max_frames or MAX_FRAMES)
     if path is not None:
-        page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>DCGAN training progress"
-                "</title></head>\n<body>\n<h3>Generator samples on fixed noise during training</h3>\n"
-                f"{html}\n{_AUTOPLAY}</body></html>\n")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(page)
-    return html
+        write_player_page(player, path)
+    return player
 
 
 def plot_evals(runs: dict[str, list[dict]], path=None, floor: float | None = None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,7 @@ from .checkpoint import FORMAT_VERSION, atomic_torch_save, save_checkpoint
 from .config import ConfigError
 from .guard import check_output_folder, set_aside_previous_run
 from .history import History, write_evals_csv, write_history_csv
+from .runtime import report
 from . import viz
 
 
@@ -20,15 +22,16 @@ class RunWriter:
     NullWriter, so the loop never asks which rank it is on."""
 
     def __init__(self, run_dir: Path, *, keep_last: int, bar,
-                 on_snapshot: Callable[[int, Path, dict], None] | None = None):
+                 on_snapshot: Callable[[int, Path, dict], None] | None = None, tensorboard: bool = False):
         self.run_dir, self.keep_last, self.bar, self.on_snapshot = Path(run_dir), keep_last, bar, on_snapshot
+        self.tensorboard, self.tb = tensorboard, None
         self.samples_dir, self.ckpt_dir = self.run_dir / "samples", self.run_dir / "checkpoints"
 
     def prepare(self, *, fresh: bool) -> None:
         """Make the run folder; a fresh start sets an earlier run found there aside first."""
         moved = set_aside_previous_run(self.run_dir) if fresh else None
         if moved is not None:
-            print(f"{self.run_dir} held an earlier run; it is now in {moved}")
+            report(f"{self.run_dir} held an earlier run; it is now in {moved}")
         for d in (self.samples_dir, self.ckpt_dir):
             try:
                 d.mkdir(parents=True, exist_ok=True)
@@ -38,10 +41,24 @@ class RunWriter:
         for stale in self.ckpt_dir.glob(".*.tmp-*"):  # half-written files of a run killed mid-save
             stale.unlink()
 
-    def start(self, config: dict, checkpoint_bytes: int) -> None:
-        """Before the first step: the folder takes writes and has room; config.json."""
+    def start(self, config: dict, checkpoint_bytes: int, planned: int) -> None:
+        """Before the first step: the folder takes writes and has room; config.json, status.json."""
         check_output_folder(self.ckpt_dir, checkpoint_bytes)
         (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        self.config, self.planned = config, planned
+        if self.tensorboard:
+            from .tensorboard_log import open_tensorboard
+
+            self.tb = open_tensorboard(self.run_dir)
+        self.status("running")
+
+    def status(self, status: str, step: int | None = None, message: str = "") -> None:
+        """status.json: running (or killed), finished, interrupted or diverged; `dcgan runs` reads it."""
+        record = {"status": status, "planned": self.planned, "iteration": step, "message": message,
+                  "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
+        tmp = self.run_dir / "status.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        tmp.replace(self.run_dir / "status.json")
 
     def log(self, message: str) -> None:
         self.bar.write(message)
@@ -49,9 +66,17 @@ class RunWriter:
     # The arguments below are functions, called only here: ranks without a writer never compute
     # what only the writer needs (grids, checkpoint dicts, evaluations).
 
+    def logged(self, history: History) -> None:
+        """After each flush: the new rows to TensorBoard (history.csv is written at snapshots)."""
+        if self.tb is not None:
+            self.tb.history(history)
+
     def snapshot(self, step: int, grid: Callable[[], torch.Tensor], history: History) -> None:
-        path = viz.save_grid(grid(), self.samples_dir / f"step_{step:07d}.png")
+        images = grid()
+        path = viz.save_grid(images, self.samples_dir / f"step_{step:07d}.png")
         write_history_csv(history, self.run_dir / "history.csv")
+        if self.tb is not None:
+            self.tb.grid(step, images)
         if self.on_snapshot is not None:
             self.on_snapshot(step, path, history)
 
@@ -68,6 +93,8 @@ class RunWriter:
         write_evals_csv(evals, self.run_dir / "evals.csv")
         if row[key] < best:
             atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
+        if self.tb is not None:
+            self.tb.evaluation(row)
         self.bar.write(f"iteration {row['iteration']}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in row.items() if k not in ("iteration", "seconds")))
 
@@ -84,6 +111,10 @@ class RunWriter:
             viz.animation_html(frames, self.run_dir / "progress.html",
                                titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
         viz.plot_real_vs_fake(real, fake().cpu(), self.run_dir / "real_vs_fake.png")
+        self.status("interrupted" if interrupted else "finished", step)
+        if self.tb is not None:
+            self.tb.history(history)
+            self.tb.finish(self.config, history, getattr(history, "evals", []))
         if interrupted:
             print(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
                   f"  dcgan train --resume {self.run_dir}")
@@ -96,8 +127,10 @@ class NullWriter(RunWriter):
     """What ranks other than 0 write: nothing."""
 
     def prepare(self, *, fresh: bool) -> None: ...
-    def start(self, config: dict, checkpoint_bytes: int) -> None: ...
+    def start(self, config: dict, checkpoint_bytes: int, planned: int) -> None: ...
+    def status(self, status: str, step: int | None = None, message: str = "") -> None: ...
     def log(self, message: str) -> None: ...
+    def logged(self, history: History) -> None: ...
     def snapshot(self, step: int, grid, history: History) -> None: ...
     def checkpoint(self, state, step: int) -> None: ...
     def evaluation(self, evaluate, evals: list[dict], state, key: str) -> None: ...

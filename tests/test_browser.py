@@ -1,4 +1,5 @@
-"""progress.html plays in a real browser: its frames load and the player advances on its own."""
+"""progress.html plays in a real browser, offline: its frames load, the player advances on its own,
+every control is drawn, and the page asks the network for nothing."""
 
 import json
 import re
@@ -22,9 +23,13 @@ window.addEventListener('load', function () {
   var timer = setInterval(function () { seen[slider.value] = true; }, 50);
   setTimeout(function () {
     clearInterval(timer);
+    var icons = Array.prototype.map.call(document.querySelectorAll('button svg'), function (s) {
+      var r = s.getBoundingClientRect(); return [r.width, r.height]; });
+    var fetched = performance.getEntriesByType('resource').map(function (e) { return e.name; });
     document.body.setAttribute('data-probe', JSON.stringify({
       frames: Number(slider.max) + 1, positions: Object.keys(seen).length,
-      loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth}));
+      loaded: img.complete && img.naturalWidth > 0, width: img.naturalWidth,
+      icons: icons, fetched: fetched}));
   }, 4000);
 });
 </script>"""
@@ -41,7 +46,8 @@ def test_progress_page_plays_in_chromium(tmp_path):
     result = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+         "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND",  # no network: as behind a firewall
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
          "--dump-dom", probed.as_uri()],
         capture_output=True, text=True, timeout=120)
     match = re.search(r"data-probe=\"([^\"]+)\"", result.stdout)
@@ -50,3 +56,5 @@ def test_progress_page_plays_in_chromium(tmp_path):
     assert probe["frames"] == 5
     assert probe["loaded"] and probe["width"] > 0  # the frame image decoded
     assert probe["positions"] >= 3  # the player moved through frames without a click
+    assert probe["fetched"] == []  # no request left the page (no CDN icon font, no remote script)
+    assert len(probe["icons"]) == 5 and all(w >= 16 and h >= 16 for w, h in probe["icons"])  # drawn controls

@@ -53,8 +53,8 @@ def test_help_shows_defaults():
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path):
-    r = dcgan("train", "--image-size", 48, "--max-steps", 1)
-    assert r.returncode == 2 and "--image-size must be a power of two" in r.stderr
+    r = dcgan("train", "--image-size", 50, "--max-steps", 1)
+    assert r.returncode == 2 and "--image-size 50 cannot be built" in r.stderr and "nearest: 48, 56" in r.stderr
     assert "Traceback" not in r.stderr
     r = dcgan("train", "--dataset", "cifar10", "--data-root", tmp_path, "--no-download", "--max-steps", 1,
               "--out", tmp_path / "run")

@@ -6,8 +6,9 @@ from dcgan.config import Config, ConfigError, TrainConfig
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"image_size": 48}, "--image-size must be a power of two"),
-    ({"image_size": 256}, "between 32 and 128"),
+    ({"image_size": 50}, "--image-size 50 cannot be built: sizes are s0 x 2"),
+    ({"image_size": 512}, "up to 256"),
+    ({"image_size": 8}, "nearest: 12"),
     ({"batch_size": 0}, "--batch-size must be a positive integer"),
     ({"lr": -1.0}, "--lr must be positive"),
     ({"dataset": "imagenet"}, "choose one of fashion-mnist, mnist, cifar10, celeba, folder"),

@@ -143,3 +143,20 @@ def test_inception_weights_from_a_local_file(monkeypatch, tmp_path):
     torch.save({"x": Evil()}, tmp_path / "evil.pth")
     with pytest.raises(InceptionUnavailable, match="not a plain state dict"):
         load_inception(tmp_path / "evil.pth")
+
+
+def test_evaluate_trains_the_missing_classifier(fmnist_root, tmp_path, capsys):
+    """No classifier yet: `dcgan evaluate` trains one (saying where it goes) instead of stopping."""
+    import shutil
+
+    from dcgan.cli import main
+
+    root = tmp_path / "data"
+    shutil.copytree(fmnist_root / "fashion-mnist", root / "fashion-mnist")  # no classifiers/ here
+    run = tmp_path / "run"
+    train(tiny_config(root, run, max_steps=2))
+    assert main(["evaluate", str(run), "--n", "200", "--data-root", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert "training one for the scores" in err and "classifier saved to" in err
+    assert (root / "classifiers" / "fashion-mnist-32px-1ch.pt").is_file()
+    assert json.loads((run / "metrics.json").read_text())["metrics"]["fid_fmnist_cnn"] > 0

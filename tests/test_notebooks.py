@@ -140,3 +140,19 @@ def test_conditional_notebook(fmnist_root, tmp_path):
     assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
     state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]
+
+
+def test_results_notebook_on_a_conditional_ema_run(fmnist_root, tmp_path):
+    """The newest run may be conditional (after 06): 03 samples it with its classes and says so."""
+    from dcgan.train import train
+
+    from conftest import tiny_config
+
+    run = tmp_path / "outputs" / "cond"
+    train(tiny_config(fmnist_root, run, max_steps=4, snapshot_every=2, checkpoint_every=2, condition="class",
+                      ema_decay=0.9))
+    nb = execute("03_results.ipynb", tmp_path, outputs_root=str(tmp_path / "outputs"), data_root=str(fmnist_root),
+                 n_samples=10, interpolation_steps=4, n_memorisation=2, neighbours=2)
+    text = text_of(nb)
+    assert "class-conditional generator: samples go through the 10 classes in turn" in text
+    assert "nearest distances" in text and images_in(nb) >= 5

@@ -182,7 +182,7 @@ def test_a_fresh_start_sets_the_earlier_run_aside(fmnist_root, tmp_path, capsys)
     first = load_checkpoint(out)["G"]
     train(tiny_config(fmnist_root, out, max_steps=3, snapshot_every=3, checkpoint_every=3, seed=1))
     moved = list(tmp_path.glob("run.replaced-*"))
-    assert len(moved) == 1 and f"it is now in {moved[0]}" in capsys.readouterr().out
+    assert len(moved) == 1 and f"it is now in {moved[0]}" in capsys.readouterr().err  # a plain line for the user, on stderr
     old = load_checkpoint(moved[0])  # the earlier run, whole
     assert old["iteration"] == 6 and all(torch.equal(first[k], old["G"][k]) for k in first)
     assert sorted(p.name for p in (moved[0] / "samples").glob("*.png")) == ["step_0000003.png", "step_0000006.png"]
@@ -230,13 +230,13 @@ BAD = {"truncated.jpg", "corrupt.png", "empty.png", "notes.jpg"}
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_hostile_folder_skips_and_counts(hostile_folder, tmp_path, channels):
+def test_hostile_folder_skips_and_counts(hostile_folder, tmp_path, channels, capsys):
     cfg = DataConfig(dataset="folder", folder=str(hostile_folder), data_root=str(tmp_path / "d"),
                      channels=channels, download=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reports are plain lines for the user, never Python warnings
         ds = load_dataset(cfg, progress=False)
-    messages = [str(w.message) for w in caught]
+    messages = capsys.readouterr().err.splitlines()
     skipped = [m for m in messages if m.startswith("skipped")]
     assert len(skipped) == 1 and f"skipped {len(BAD)} of 50 files" in skipped[0]
     assert {s.split(":")[0].rsplit("/", 1)[-1] for s in ds.skipped} == BAD

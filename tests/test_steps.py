@@ -1,6 +1,7 @@
 """The D and G steps called on their own, the loop's recovery, and the bugs the reshaped loop fixed."""
 
 import importlib
+import json
 import math
 import os
 import subprocess
@@ -152,6 +153,8 @@ def test_a_diverged_run_is_one_message_and_exit_code_2(fmnist_root, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "dcgan train: error: training diverged at iteration" in err
     assert "Traceback" not in err and "try " in err
+    status = json.loads((tmp_path / "run" / "status.json").read_text())  # what `dcgan runs` shows
+    assert status["status"] == "diverged" and ("not finite" in status["message"] or "rejected" in status["message"])
 
 
 DDP_NAN = """

@@ -27,6 +27,26 @@ def test_animation_page(tmp_path):
     page = (tmp_path / "p.html").read_text()
     assert html in page and page.startswith("<!DOCTYPE html>")
     assert page.count("data:image/png;base64") == 3
+    # nothing from the network: no URL, no icon font; the icons are inline SVG
+    assert "http" not in page.replace("http-equiv", "") and "<link" not in page and page.count("<svg") >= 5
+
+
+def test_long_runs_keep_first_last_and_spaced_frames(tmp_path):
+    from dcgan.player import keep_frames
+
+    assert keep_frames(5, 60) == [0, 1, 2, 3, 4]
+    kept = keep_frames(1000, 60)
+    assert len(kept) == 60 and kept[0] == 0 and kept[-1] == 999
+    gaps = np.diff(kept)
+    assert gaps.max() - gaps.min() <= 1  # evenly spaced
+    files = []
+    for i in range(100):
+        f = tmp_path / f"step_{i:07d}.png"
+        from PIL import Image
+        Image.fromarray(np.full((8, 8), i, dtype=np.uint8)).save(f)
+        files.append(f)
+    html = animation_html(files, titles=[f"iteration {i}" for i in range(100)], max_frames=10)
+    assert html.count("data:image/png;base64") == 10 and '"iteration 99"' in html and '"iteration 0"' in html
 
 
 def test_loss_plot_file(tmp_path):

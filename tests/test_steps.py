@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -184,12 +185,16 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
            "--ndf", "8", "--batch-size", "32", "--max-steps", "6", "--log-every", "1", "--checkpoint-every", "2",
            "--snapshot-every", "2", "--device", "cpu", "--no-progress", "--no-download", "--out", str(out),
            "--on-divergence", mode]
+    started = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    seconds = time.perf_counter() - started
     if mode == "stop":
         assert r.returncode != 0
         assert r.stderr.count("dcgan train: error: training diverged at iteration 4: a loss is not finite") == 1
-        # both workers end with exit code 2 and no traceback of their own (torchrun adds its summary)
-        assert r.stderr.count("exitcode  : 2") == 2 and "dcgan/train.py" not in r.stderr
+        # the workers end with exit code 2 and no traceback of their own; torchrun adds its summary (and
+        # may stop the second worker itself when the first one's exit reaches it first)
+        assert "exitcode  : 2" in r.stderr and "dcgan/train.py" not in r.stderr
+        assert seconds < 60  # every rank ended: none waits alone in a collective
         assert load_checkpoint(out)["iteration"] == 2
     else:
         assert r.returncode == 0, r.stderr[-3000:]

@@ -190,3 +190,10 @@ def test_sample_cli_and_evaluate(fmnist_root, tagged_folder, tmp_path):
     assert main(["sample", str(tags), "--attrs", "footwear,bright", "--n", "8", "--out",
                  str(tmp_path / "f.png")]) == 0
     assert main(["sample", str(tags), "--attrs", "Smiling", "--out", str(tmp_path / "x.png")]) == 2
+    # without --attrs, a tag-conditional run samples with the real tag sets of its snapshot grids
+    from dcgan.sample import default_conditions, describe_conditions, load_generator
+
+    G = load_generator(tags)
+    assert describe_conditions(G).startswith("tag-conditional generator")
+    assert torch.equal(default_conditions(G, 3), G.example_conds[:3].float())
+    assert main(["sample", str(tags), "--n", "4", "--out", str(tmp_path / "t.png")]) == 0

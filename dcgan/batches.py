@@ -26,8 +26,8 @@ class RealBatches:
         self.rank, self.world = rank, world
         self.indices = batch_stream(len(images), batch_size, seed=seed, start=start, device=images.device)
         self.staged = images.device.type == "cpu" and device.type == "cuda"
-        self.buffers: list[Tensor] = []
-        self.copied: list[torch.cuda.Event | None] = [None, None]
+        self.buffers: list[Tensor] = []  # two pinned buffers, each with the event of its last copy out
+        self.copied: list[torch.cuda.Event] = []
         self.turn = 0
 
     def _stage(self, idx: Tensor) -> Tensor:
@@ -35,13 +35,11 @@ class RealBatches:
         shape = (len(idx), *self.images.shape[1:])
         if not self.buffers or self.buffers[0].shape != shape:
             self.buffers = [torch.empty(shape, dtype=self.images.dtype).pin_memory() for _ in range(2)]
-            self.copied = [None, None]
+            self.copied = [torch.cuda.Event(), torch.cuda.Event()]  # reused: recorded again each batch
         i, self.turn = self.turn, 1 - self.turn
-        if self.copied[i] is not None:  # the copy out of this buffer two batches ago must be done
-            self.copied[i].synchronize()
+        self.copied[i].synchronize()  # the copy out of this buffer two batches ago is done (unrecorded: at once)
         torch.index_select(self.images, 0, idx, out=self.buffers[i])
         on_device = self.buffers[i].to(self.device, non_blocking=True)
-        self.copied[i] = torch.cuda.Event()
         self.copied[i].record()
         return on_device
 

@@ -12,10 +12,9 @@ import torch
 from .checkpoint import atomic_torch_save, load_checkpoint
 from .config import Config, DataConfig
 from .data import load_dataset, to_model_range, to_uint8
-from .features import default_classifier_path, file_tag, load_classifier, load_inception, train_classifier
+from .features import ensure_classifier, file_tag, load_classifier, load_inception
 from .metrics import class_stats, fid, kid, precision_recall
 from .models import Generator
-from .runtime import report
 from .sample import generator_from_state
 
 SHORT = {"fashion-mnist": "fmnist", "mnist": "mnist", "cifar10": "cifar10", "celeba": "celeba",
@@ -35,16 +34,7 @@ class FeatureSpace:
 def classifier_space(data: DataConfig, channels: int, path=None, device="cpu") -> FeatureSpace:
     """The domain classifier's features: `path`, or the dataset's default classifier, trained first
     (once, with its progress bar) when there is none yet."""
-    if path:
-        path = Path(path)
-    else:
-        path = default_classifier_path(data, channels)
-        if not path.is_file():
-            report(f"no {data.dataset} classifier at {path} yet: training one for the scores "
-                   "(once; a few minutes on a CPU)")
-            _, acc = train_classifier(DataConfig(**{**data.__dict__, "channels": channels}), out=path,
-                                      device=device)
-            report(f"classifier saved to {path} (test accuracy {acc:.4f})")
+    path = Path(path) if path else ensure_classifier(data, channels, device=device)
     model, blob = load_classifier(path, device)
 
     @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import nn
 from .checkpoint import atomic_torch_save
 from .config import DataConfig
 from .data import load_dataset, to_model_range
+from .runtime import report
 
 # The pytorch-fid / torch-fidelity Inception weights; torch-fidelity caches them under torch hub.
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -49,6 +51,20 @@ class ClassifierNet(nn.Module):
 
 def default_classifier_path(data: DataConfig, channels: int) -> Path:
     return Path(data.data_root) / "classifiers" / f"{data.dataset}-{data.image_size}px-{channels}ch.pt"
+
+
+def ensure_classifier(data: DataConfig, channels: int, path: str | os.PathLike = "", *, epochs: int = 3,
+                      device: str | torch.device = "cpu", say: Callable[[str], None] = report) -> Path:
+    """The domain classifier for scoring: `path`, or the dataset's default one, trained first (once,
+    with its progress bar) when the file is not there yet."""
+    path = Path(path) if path else default_classifier_path(data, channels)
+    if not path.is_file():
+        say(f"no {data.dataset} classifier at {path} yet: training one for the scores ({epochs} epochs; "
+            "a few minutes on a CPU)")
+        _, acc = train_classifier(DataConfig(**{**data.__dict__, "channels": channels}), epochs=epochs, out=path,
+                                  device=device)
+        say(f"classifier saved to {path} (test accuracy {acc:.4f})")
+    return path
 
 
 @torch.no_grad()

@@ -70,13 +70,15 @@ def choose_precision(name: str, device: torch.device, *, shape: str = "",
     return known[key]["precision"]
 
 
-def step_timer(nets, opt_g, opt_d, rules, batch: torch.Tensor, cond, *, steps: int = 4, warmup: int = 2):
-    """A time_step for choose_precision: seconds per training step of copies of the models (the
-    run's own weights, optimisers and random numbers are left as they were)."""
+def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, steps: int = 4, warmup: int = 2):
+    """A time_step for choose_precision: seconds per training step of copies of the models on the
+    (real, cond) batch `make_batch()` gives, made only when a timing runs (the run's own weights,
+    optimisers and random numbers are left as they were)."""
     from .steps import Nets, train_step
 
     def time_step(precision: str) -> float:
         with torch.random.fork_rng(devices=[]):
+            batch = make_batch()
             G, D = copy.deepcopy(nets.G), copy.deepcopy(nets.D)
             trial = Nets.plain(G, D)
             og = type(opt_g)(G.parameters(), **{k: v for k, v in opt_g.defaults.items() if k != "params"})
@@ -86,7 +88,7 @@ def step_timer(nets, opt_g, opt_d, rules, batch: torch.Tensor, cond, *, steps: i
             for i in range(warmup + steps):
                 if i == warmup:
                     start = time.perf_counter()
-                train_step(trial, od, og, trial_rules, lambda: (batch, cond))
+                train_step(trial, od, og, trial_rules, lambda: batch)
             return (time.perf_counter() - start) / steps
 
     return time_step

@@ -1,15 +1,13 @@
 """Run folders as the notebooks use them: the newest runs, resuming, a run's frames and evaluations,
-the classifier for scoring, and the training images nearest to samples."""
+the training images nearest to samples, and `dcgan runs`."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from .config import DataConfig
 from .data import to_model_range
 
 
@@ -41,20 +39,6 @@ def read_evals(run_dir: str | Path) -> list[dict[str, float]]:
         return []
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-
-
-def ensure_classifier(data: DataConfig, channels: int, path: str = "", *, epochs: int = 3,
-                      say: Callable[[str], None] = print) -> str:
-    """The domain classifier for scoring: `path`, or the default one for this dataset, trained
-    first when the file is not there yet."""
-    from .features import default_classifier_path, train_classifier
-
-    path = path or str(default_classifier_path(data, channels))
-    if not Path(path).is_file():
-        say(f"no classifier at {path}: training one ({epochs} epochs)")
-        _, acc = train_classifier(data, epochs=epochs, out=path)
-        say(f"test accuracy {acc:.4f}")
-    return path
 
 
 @torch.no_grad()
@@ -92,7 +76,7 @@ def summarise_runs(root: str | Path = "outputs") -> list[dict]:
         status_file = run / "status.json"
         status = json.loads(status_file.read_text()) if status_file.is_file() else {}
         history = run / "history.csv"
-        done = max(0, sum(1 for _ in open(history)) - 1) if history.is_file() else 0
+        done = max(0, len(history.read_text().splitlines()) - 1) if history.is_file() else 0  # rows after the header
         evals = read_evals(run)
         key = next((k for k in evals[0] if k.startswith("fid_")), None) if evals else None
         newest = max((p.stat().st_mtime for p in run.rglob("*") if p.is_file()), default=config_file.stat().st_mtime)

@@ -172,11 +172,10 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, images, 
         # ---- what is due at this iteration; each write comes after exactly one flush ----
         step, last = state.step, state.step >= total_steps
         snapshot = step % tc.snapshot_every == 0 or last
-        evaluation = bool(evaluate) and (step % tc.eval_every == 0 or last)
+        eval_due = tc.eval_every and (step % tc.eval_every == 0 or last)  # a flush on every rank
         checkpoint = step % tc.checkpoint_every == 0 or last
         asked_to_stop = stop.is_set() and not ddp.enabled  # under torchrun, ranks compare at flushes
-        if not (step % tc.log_every == 0 or snapshot or tc.eval_every and step % tc.eval_every == 0
-                or checkpoint or asked_to_stop):
+        if not (step % tc.log_every == 0 or snapshot or eval_due or checkpoint or asked_to_stop):
             continue
         verdict = pending.flush(state.history, step, guard, [nets.G, nets.D])  # the one host sync
         verdict, stopping = agree(verdict, stop.is_set(), ddp, device)  # every rank decides the same
@@ -188,7 +187,7 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, images, 
             bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")
         if snapshot:
             writer.snapshot(step, state.sample_fixed, state.history)
-        if evaluation:
+        if eval_due and evaluate is not None:  # only the writing rank evaluates
             writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
         # a single process also honours a signal that arrived during the snapshot or evaluation
         stopping = stopping or (not ddp.enabled and stop.is_set())
@@ -214,11 +213,13 @@ def _precision(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, dat
     """fp32 or bf16; `auto` times both on this machine once per model shape (dcgan/precision.py).
     Under torchrun ranks timing at once would measure each other, so there auto stays fp32."""
     b, S = cfg.train.batch_size // ddp.world, cfg.data.image_size
-    # a stand-in batch from its own generator: the run's random numbers are not touched
-    batch = torch.rand(b, data.channels, S, S, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    batch = batch.to(device).contiguous(memory_format=_memory_format(cfg))
-    cond = conds[:b].to(device) if conds is not None else None
-    timer = None if ddp.enabled else step_timer(nets, state.opt_g, state.opt_d, rules, batch, cond)
+
+    def stand_in_batch():  # made only if a timing runs; its own generator leaves the run's RNG alone
+        real = torch.rand(b, data.channels, S, S, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        return (real.to(device).contiguous(memory_format=_memory_format(cfg)),
+                conds[:b].to(device) if conds is not None else None)
+
+    timer = None if ddp.enabled else step_timer(nets, state.opt_g, state.opt_d, rules, stand_in_batch)
     shape = (f"{S}px {data.channels}ch nz {cfg.model.nz} ngf {cfg.model.ngf} ndf {cfg.model.ndf} batch {b} "
              f"{cfg.objective.loss} d_steps {cfg.objective.d_steps} channels_last {cfg.train.channels_last}")
     return choose_precision(cfg.train.precision, device, shape=shape, time_step=timer,

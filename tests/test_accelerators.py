@@ -111,6 +111,6 @@ def test_step_timer_leaves_the_run_untouched(fmnist_root):
     batch = torch.rand(8, 1, 32, 32) * 2 - 1
     rng = torch.get_rng_state()
     seconds = step_timer(Nets.plain(G, D), opt_g, opt_d, StepRules(ObjectiveConfig(), nz=16),
-                         batch, None, steps=2, warmup=1)("fp32")
+                         lambda: (batch, None), steps=2, warmup=1)("fp32")
     assert seconds > 0 and torch.equal(rng, torch.get_rng_state()) and not opt_g.state
     assert all(torch.equal(a, b) for a, b in zip(before, list(G.parameters()) + list(D.parameters())))

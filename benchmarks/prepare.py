@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.data import _decode_files, decode_workers  # noqa: E402
+from dcgan.decode import decode_files, decode_workers  # noqa: E402
 from dcgan.sources import RawDataset  # noqa: E402
 
 CELEBA_FILES = 202_599
@@ -58,7 +58,7 @@ def main() -> None:
         times, tensors = {}, {}
         for workers in (1, cores):
             t = time.perf_counter()
-            tensors[workers], _, skipped = _decode_files(raw, args.size, 3, progress=False, workers=workers)
+            tensors[workers], _, skipped = decode_files(raw, args.size, 3, progress=False, workers=workers)
             times[workers] = time.perf_counter() - t
             assert not skipped
             print(f"  {workers} process{'es' if workers > 1 else ''}: {args.images / times[workers]:.0f} images/s")

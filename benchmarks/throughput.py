@@ -168,9 +168,8 @@ def celeba_inputs(tmp: Path, args):
     import torchvision.datasets as dset
     import torchvision.transforms as T
 
-    from dcgan.data import CACHE_VERSION, cache_path
+    from dcgan.cache import CACHE_VERSION, ArrayWriter, cache_path, sidecar_path, write_sidecar
     from dcgan.config import DataConfig
-    from dcgan.checkpoint import atomic_torch_save
 
     transform = T.Compose([T.Resize(args.image_size), T.CenterCrop(args.image_size), T.ToTensor(),
                            T.Normalize((0.5,) * 3, (0.5,) * 3)])
@@ -193,9 +192,13 @@ def celeba_inputs(tmp: Path, args):
                       image_size=args.image_size, channels=3)
     images = torch.randint(0, 256, (args.images, 3, args.image_size, args.image_size), generator=g,
                            dtype=torch.uint8)
-    atomic_torch_save({"version": CACHE_VERSION, "images": images, "labels": None, "classes": [],
-                       "source": str(folder.parent), "skipped": [], "n_files": args.images,
-                       "files": [f"img/{i:06d}.jpg" for i in range(args.images)]}, cache_path(data, 3))
+    writer = ArrayWriter(cache_path(data, 3), tuple(images.shape[1:]))
+    writer(images.numpy())
+    writer.close()
+    write_sidecar(sidecar_path(data, 3), {
+        "version": CACHE_VERSION, "shape": list(images.shape), "labels": None, "classes": [],
+        "source": str(folder.parent), "skipped": [], "n_files": args.images,
+        "files": [f"img/{i:06d}.jpg" for i in range(args.images)]})
     return (dset.ImageFolder(str(folder.parent), transform=transform), 3,
             {"dataset": "folder", "folder": str(folder.parent), "data_root": str(tmp / "root"), "channels": 3})
 

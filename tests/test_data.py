@@ -29,7 +29,7 @@ def test_fashion_mnist_slice_resized_to_32(fmnist_root):
 def test_cache_is_reused(fmnist_root, monkeypatch):
     cfg = DataConfig(data_root=str(fmnist_root), image_size=64, download=False)
     first = load_dataset(cfg, progress=False)
-    assert first.cache_path.endswith("fashion-mnist-train-64px-1ch.pt")
+    assert first.cache_path.endswith("fashion-mnist-train-64px-1ch.npy")
 
     def no_decoding(*a, **k):
         raise AssertionError("the raw files were read again despite the cache")

@@ -66,16 +66,16 @@ def test_rgba_is_kept_from_files_to_samples(tmp_path):
 
 
 def test_parallel_decode_equals_serial_and_keeps_the_skip_report(tmp_path):
-    from dcgan.data import _decode_files
+    from dcgan.decode import decode_files
     from dcgan.sources import RawDataset
 
     folder = _rgba_folder(tmp_path / "pics", n=30)
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
     Image.new("RGB", (6, 6), (1, 2, 3)).save(folder / "tiny.png")
     raw = RawDataset(name="t", source=str(folder), files=sorted(folder.iterdir()))
-    serial = _decode_files(raw, 32, 3, progress=False, workers=1)
-    parallel = _decode_files(raw, 32, 3, progress=False, workers=2)
+    serial = decode_files(raw, 32, 3, progress=False, workers=1)
+    parallel = decode_files(raw, 32, 3, progress=False, workers=2)
     assert torch.equal(serial[0], parallel[0]) and serial[1] == parallel[1] and serial[2] == parallel[2]
     assert len(parallel[2]) == 1 and "broken.png" in parallel[2][0] and parallel[0].shape[0] == 32
     with pytest.raises(ValueError, match="broken.png cannot be used"):
-        _decode_files(raw, 32, 3, progress=False, workers=2, strict=True)
+        decode_files(raw, 32, 3, progress=False, workers=2, strict=True)

@@ -68,6 +68,9 @@ VARIANTS = {
     "clip-lr4-dlr8": {"grad_clip": 10.0, "lr_g": 4e-4, "lr_d": 8e-4},
     "clip-lr4-b0": {"grad_clip": 10.0, "lr": 4e-4, "beta1": 0.0, "beta2": 0.99},
     "clip-lr4-batch64": {"grad_clip": 10.0, "lr": 4e-4, "batch_size": 64},
+    # session 4: the hinge objective at the fast recipe's rates, and a faster G instead of a faster D
+    "clip-lr4-hinge": {"grad_clip": 10.0, "lr": 4e-4, "loss": "hinge"},
+    "clip-g8-d4": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4},
 }
 
 

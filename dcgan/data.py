@@ -1,4 +1,4 @@
-"""Training images as one preprocessed uint8 tensor (cached on disk) and the batches drawn from it."""
+"""The training images, memory-mapped from their cache (decoded into it on first use), and the batch order."""
 
 from __future__ import annotations
 

@@ -72,8 +72,9 @@ def test_train_notebook(trained_run):
         assert (run / name).is_file(), name
     text = text_of(nb)
     assert "starting the run in" in text
-    assert "recipe fast: grad_clip=10.0, lr=0.0004" in text  # the default recipe reaches the notebook's run
-    assert json.loads((run / "config.json").read_text())["objective"]["grad_clip"] == 10.0
+    assert "recipe fast-g: grad_clip=10.0, lr=0.0004 (G: 0.0008)" in text  # the default recipe reaches the run
+    objective = json.loads((run / "config.json").read_text())["objective"]
+    assert (objective["grad_clip"], objective["lr_g"]) == (10.0, 8e-4)
     assert "_anim_img" in text  # the inline animation player
     assert images_in(nb) >= 3  # live grid / loss plots, the curves, real vs fake
 

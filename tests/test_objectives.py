@@ -143,7 +143,7 @@ def test_diffaugment_applies_to_real_and_fake(fmnist_root, tmp_path, monkeypatch
 
     for name, fn in list(stabilisers.AUGMENT_FUNCTIONS.items()):
         monkeypatch.setitem(stabilisers.AUGMENT_FUNCTIONS, name, spy(name, fn))
-    train(tiny_config(fmnist_root, tmp_path / "r", max_steps=2, diffaug="translation,cutout"))
+    train(tiny_config(fmnist_root, tmp_path / "r", max_steps=2, diffaug="translation,cutout", precision="fp32"))
     # each iteration: real and detached fake for D, then the fake (with G's graph) for G
     assert [n for n, _ in seen] == ["translation", "cutout"] * 6
     assert [g for n, g in seen if n == "translation"] == [False, False, True] * 2
@@ -221,7 +221,7 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_the_tuned_one_and_classic_is_one_flag_away():
+def test_the_default_recipe_is_fast_g_and_classic_is_one_flag_away():
     from dcgan.config import DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
@@ -230,12 +230,18 @@ def test_the_default_recipe_is_the_tuned_one_and_classic_is_one_flag_away():
         assert getattr(getattr(default, section), key) == value, key
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
+    assert default.objective.lr_g == 8e-4 and default.objective.lr_d == 0.0  # fast-g: G twice D's rate
     assert Config.from_flat() == Config()  # the dataclass defaults are the default recipe's
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
     # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
     assert Config.from_flat(loss="wgan-gp").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan-gp").train.lr == 2e-4  # the recipe's lr was measured for bce only
+    assert Config.from_flat(loss="wgan-gp").objective.lr_g == 0.0 and Config.from_flat(loss="wgan").objective.lr_g == 0.0
+    assert Config.from_flat(recipe="classic").objective.lr_g == 0.0
+    # a given --lr moves G's rate with D's, keeping the recipe's ratio; an explicit --lr-g wins
+    assert (Config.from_flat(lr=1e-4).train.lr, Config.from_flat(lr=1e-4).objective.lr_g) == (1e-4, 2e-4)
+    assert Config.from_flat(lr=1e-4, lr_g=3e-4).objective.lr_g == 3e-4
     assert Config.from_flat(loss="hinge").objective.label_smoothing == 0.0
 
 

@@ -106,7 +106,7 @@ def test_repeated_rollbacks_lower_the_rate_each_time(fmnist_root, tmp_path, monk
     history = train(cfg)
     assert history["iteration"] == list(range(1, 13)) and all(map(math.isfinite, history["loss_g"]))
     state = load_checkpoint(tmp_path / "run")
-    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(cfg.train.lr / 8)
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx((cfg.objective.lr_g or cfg.train.lr) / 8)
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(cfg.train.lr / 8)
     assert state["lr_scale"] == 1 / 8
 

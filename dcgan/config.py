@@ -294,8 +294,8 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
                "lr": "kept from fast: D's rate (doubling D's to 8e-4 instead made FID worse at seed 1: 51.8 vs 48.0)",
                "lr_g": "benchmarks/objectives.py: G at 8e-4 with D at 4e-4 (TTUR the other way round: G faster "
                        "than D, whose loss ends near 0.15 under fast) gave FID 0.81x, 0.68x, 0.77x fast's on 3 "
-                       "paired seeds (means 36.6 vs 48.7) at the same cost per iteration; G at 1.6e-3 and hinge "
-                       "were not better (one seed each)"},
+                       "paired seeds (means 36.6 vs 48.7) at the same cost per iteration; G at 1.6e-3, D at 2e-4, "
+                       "--ndf 32 and hinge were not better (one seed each)"},
 }
 
 

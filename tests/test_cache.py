@@ -158,3 +158,17 @@ def test_processes_share_one_copy_of_the_mapped_cache(fmnist_root, tmp_path):
         assert fields["Shared_Clean"] >= 0.9 * fields["Rss"] and fields.get("Private_Dirty", 0) == 0  # ... once
     finally:
         other.communicate("\n", timeout=60)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pinned_gatherer_feeds_a_gpu_the_same_batches(fmnist_root, tmp_path):
+    """A GPU model over the mapped host cache: the background thread's pinned, asynchronous copies
+    arrive intact (each buffer is reused only after its copy is done), in the in-memory order."""
+    cfg = DataConfig(data_root=str(_root(fmnist_root, tmp_path)), download=False)
+    ds = load_dataset(cfg, progress=False)
+    order = batch_stream(1024, 64, seed=3, start=5)
+    with RealBatches(ds.images, None, 64, seed=3, start=5, device=torch.device("cuda")) as batches:
+        assert batches.pinned and batches.pool is not None
+        for _ in range(40):
+            real, _ = batches()
+            assert real.is_cuda and torch.equal(real.cpu(), to_model_range(ds.images[next(order)]))

@@ -79,6 +79,8 @@ VARIANTS = {
     "clip-g8-d4-ngf96-ndf32": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "ngf": 96, "ndf": 32},
     "clip-g16-d4": {"grad_clip": 10.0, "lr_g": 1.6e-3, "lr_d": 4e-4},
     "clip-g8-d2": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 2e-4},
+    "clip-g12-d4": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4},
+    "clip-g8-d4-smooth": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "label_smoothing": 0.1},
 }
 
 

@@ -48,9 +48,7 @@ class RealBatches:
         idx = next(self.indices)[self.rank::self.world]
         shape = (len(idx), *self.images.shape[1:])
         if not self.buffers or self.buffers[0].shape != shape:
-            make = (lambda: torch.empty(shape, dtype=self.images.dtype).pin_memory()) if self.pinned else \
-                (lambda: torch.empty(shape, dtype=self.images.dtype))
-            self.buffers = [make(), make()]
+            self.buffers = [torch.empty(shape, dtype=self.images.dtype, pin_memory=self.pinned) for _ in range(2)]
             self.copied = [torch.cuda.Event(), torch.cuda.Event()] if self.pinned else []
         i, self.turn = self.turn, 1 - self.turn
         if self.pinned:

@@ -105,8 +105,8 @@ def open_mapped(path: Path) -> torch.Tensor:
 
 def read_cache(cfg: DataConfig, channels: int, count_files=None) -> tuple[torch.Tensor, dict] | None:
     """(mapped images, sidecar) when a complete cache of the current version is there (and, for a
-    folder, made from as many files as `count_files()` finds now); None when there is none to use. Raises ValueError when one
-    is there but damaged, for the caller to report and rebuild."""
+    folder, made from as many files as `count_files()` finds now); None when there is none to use.
+    Raises ValueError when one is there but damaged, for the caller to report and rebuild."""
     npy, side = cache_path(cfg, channels), sidecar_path(cfg, channels)
     if not side.is_file():
         return None

@@ -25,20 +25,15 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _size_ok(n: int) -> bool:
-    from .models import size_plan  # the models own which sizes they can build
+def _nearest_if_unbuildable(n: int) -> list[int]:
+    """[] when the models can build size n (they own which sizes they can), else the nearest that they can."""
+    from .models import nearest_sizes, size_plan
 
     try:
         size_plan(n)
-        return True
+        return []
     except ValueError:
-        return False
-
-
-def _nearest_sizes(n: int) -> list[int]:
-    from .models import nearest_sizes
-
-    return nearest_sizes(n)
+        return nearest_sizes(n)
 
 
 def setting(default: Any, help: str, *, run: bool = False) -> Any:
@@ -100,10 +95,11 @@ class DataConfig:
         _check(self.dataset in DATASETS,
                f"--dataset {self.dataset!r} is not known; choose one of {', '.join(DATASETS)}")
         if isinstance(self.image_size, int):
-            _check(_size_ok(self.image_size),
+            nearest = _nearest_if_unbuildable(self.image_size)
+            _check(not nearest,
                    f"--image-size {self.image_size} cannot be built: sizes are s0 x 2^k with s0 in 3..7 and "
                    f"k >= 2, up to 256 (28, 32, 48, 64, 96, 128, 160, 256 ...); nearest: "
-                   f"{', '.join(map(str, _nearest_sizes(self.image_size)))}")
+                   f"{', '.join(map(str, nearest))}")
         else:
             _check(False, f"--image-size must be a whole number of pixels, e.g. 32, got {self.image_size!r}")
         _check(self.channels in (0, 1, 3, 4),

@@ -115,8 +115,12 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     with stop_requests() as stop:
         for rollback in range(MAX_ROLLBACKS + 1):
             try:
-                _loop(cfg, state, nets, rules, images, conds, device, ddp, writer, bar, stop, evaluate,
-                      total_steps, steps_per_epoch)
+                # each attempt draws batches from where its state stands (a rollback goes back)
+                with RealBatches(images, conds, tc.batch_size, seed=tc.seed, start=state.batches_done,
+                                 device=device, memory_format=_memory_format(cfg), rank=ddp.rank,
+                                 world=ddp.world) as next_batch:
+                    _loop(cfg, state, nets, rules, next_batch, device, ddp, writer, bar, stop, evaluate,
+                          total_steps, steps_per_epoch)
                 break
             except Diverged as e:
                 last_good = writer.ckpt_dir / "last.pt"
@@ -144,8 +148,8 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     return state.history
 
 
-def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, images, conds, device, ddp: Distributed,
-          writer: RunWriter, bar, stop, evaluate, total_steps: int, steps_per_epoch: int) -> None:
+def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_batch: RealBatches, device,
+          ddp: Distributed, writer: RunWriter, bar, stop, evaluate, total_steps: int, steps_per_epoch: int) -> None:
     """Steps until the run's end or a stop request; raises Diverged (on every rank together)."""
     tc, oc = cfg.train, cfg.objective
     pending = PendingStats()
@@ -155,46 +159,44 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, images, 
     def checkpoint_dict() -> dict:
         return state.state_dict(config_dict, steps_per_epoch)
 
-    with RealBatches(images, conds, tc.batch_size, seed=tc.seed, start=state.batches_done, device=device,
-                     memory_format=_memory_format(cfg), rank=ddp.rank, world=ddp.world) as next_batch:
-        while state.step < total_steps:
-            if tc.lr_decay:  # the last lr_decay of the run: both rates fall linearly to 0
-                _set_rates(state, cfg, state.lr_scale, decay=min(1.0, (total_steps - state.step)
-                                                                  / (tc.lr_decay * total_steps)))
-            # ---- one iteration: D d_steps times, then G (dcgan/steps.py) ----
-            row = train_step(nets, state.opt_d, state.opt_g, rules, next_batch, d_steps=oc.d_steps, ema=state.ema,
-                             noise_level=noise_std(oc.instance_noise, state.step, total_steps), step=state.step)
-            state.batches_done += oc.d_steps
-            pending.append(row, (state.batches_done - 1) // steps_per_epoch)
-            state.step += 1
-            bar.update(1)
+    while state.step < total_steps:
+        if tc.lr_decay:  # the last lr_decay of the run: both rates fall linearly to 0
+            _set_rates(state, cfg, state.lr_scale, decay=min(1.0, (total_steps - state.step)
+                                                              / (tc.lr_decay * total_steps)))
+        # ---- one iteration: D d_steps times, then G (dcgan/steps.py) ----
+        row = train_step(nets, state.opt_d, state.opt_g, rules, next_batch, d_steps=oc.d_steps, ema=state.ema,
+                         noise_level=noise_std(oc.instance_noise, state.step, total_steps), step=state.step)
+        state.batches_done += oc.d_steps
+        pending.append(row, (state.batches_done - 1) // steps_per_epoch)
+        state.step += 1
+        bar.update(1)
 
-            # ---- what is due at this iteration; each write comes after exactly one flush ----
-            step, last = state.step, state.step >= total_steps
-            snapshot = step % tc.snapshot_every == 0 or last
-            eval_due = tc.eval_every and (step % tc.eval_every == 0 or last)  # a flush on every rank
-            checkpoint = step % tc.checkpoint_every == 0 or last
-            asked_to_stop = stop.is_set() and not ddp.enabled  # under torchrun, ranks compare at flushes
-            if not (step % tc.log_every == 0 or snapshot or eval_due or checkpoint or asked_to_stop):
-                continue
-            verdict = pending.flush(state.history, step, guard, [nets.G, nets.D])  # the one host sync
-            verdict, stopping = agree(verdict, stop.is_set(), ddp, device)  # every rank decides the same
-            if verdict is not None:
-                raise Diverged(verdict)  # nothing of this state is saved: last.pt stays the last good one
-            writer.logged(state.history)
-            if pending.last is not None:
-                loss_d, loss_g, d_x, d_g_z = pending.last[:4]
-                bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")
-            if snapshot:
-                writer.snapshot(step, state.sample_fixed, state.history)
-            if eval_due and evaluate is not None:  # only the writing rank evaluates
-                writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
-            # a single process also honours a signal that arrived during the snapshot or evaluation
-            stopping = stopping or (not ddp.enabled and stop.is_set())
-            if checkpoint or stopping:
-                writer.checkpoint(checkpoint_dict, step)
-            if stopping:
-                return
+        # ---- what is due at this iteration; each write comes after exactly one flush ----
+        step, last = state.step, state.step >= total_steps
+        snapshot = step % tc.snapshot_every == 0 or last
+        eval_due = tc.eval_every and (step % tc.eval_every == 0 or last)  # a flush on every rank
+        checkpoint = step % tc.checkpoint_every == 0 or last
+        asked_to_stop = stop.is_set() and not ddp.enabled  # under torchrun, ranks compare at flushes
+        if not (step % tc.log_every == 0 or snapshot or eval_due or checkpoint or asked_to_stop):
+            continue
+        verdict = pending.flush(state.history, step, guard, [nets.G, nets.D])  # the one host sync
+        verdict, stopping = agree(verdict, stop.is_set(), ddp, device)  # every rank decides the same
+        if verdict is not None:
+            raise Diverged(verdict)  # nothing of this state is saved: last.pt stays the last good one
+        writer.logged(state.history)
+        if pending.last is not None:
+            loss_d, loss_g, d_x, d_g_z = pending.last[:4]
+            bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")
+        if snapshot:
+            writer.snapshot(step, state.sample_fixed, state.history)
+        if eval_due and evaluate is not None:  # only the writing rank evaluates
+            writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
+        # a single process also honours a signal that arrived during the snapshot or evaluation
+        stopping = stopping or (not ddp.enabled and stop.is_set())
+        if checkpoint or stopping:
+            writer.checkpoint(checkpoint_dict, step)
+        if stopping:
+            return
 
 
 def _set_rates(state: TrainState, cfg: Config, scale: float, decay: float | None = None) -> None:

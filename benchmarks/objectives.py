@@ -81,6 +81,17 @@ VARIANTS = {
     "clip-g8-d2": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 2e-4},
     "clip-g12-d4": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4},
     "clip-g8-d4-smooth": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "label_smoothing": 0.1},
+    "clip-g8-d4-ema": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "ema_decay": 0.999},
+    "clip-g12-d4-ema-smooth": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
+                               "label_smoothing": 0.1},
+    "ragan-g12-d4-ema-smooth": {"loss": "ragan", "grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4,
+                                "ema_decay": 0.999, "label_smoothing": 0.1},
+    # on top of fast-g-ema (the default; the row above ragan's is its measurement)
+    "fge-lr6": {"grad_clip": 10.0, "lr_g": 1.8e-3, "lr_d": 6e-4, "ema_decay": 0.999, "label_smoothing": 0.1},
+    "fge-r1-lazy": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
+                    "r1_weight": 0.1, "r1_every": 16},
+    "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
+                        "label_smoothing": 0.1, "ngf": 96, "ndf": 48},
 }
 
 

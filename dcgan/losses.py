@@ -54,6 +54,20 @@ def lsgan_g_loss(fake_logits: Tensor) -> Tensor:
     return 0.5 * ((fake_logits.float() - 1) ** 2).mean()
 
 
+def relativistic(real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Relativistic average logits (Jolicoeur-Martineau 2018): each real judged against the mean
+    fake, each fake against the mean real, so D scores how much more real x looks than G(z)."""
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    return real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
+
+
+def ragan_g_loss(fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+    """RaSGAN's G loss: D's loss with the labels swapped, fakes as the more real. Both halves
+    move G: the second through the fakes' mean. `real_logits` are the updated D's, no graph."""
+    real_rel, fake_rel = relativistic(real_logits.detach(), fake_logits)
+    return bce_real(fake_rel) + bce_fake(real_rel)
+
+
 # D's loss of each objective as its two halves, real(logits, target) + fake(logits, target), so a
 # third term (the matching-aware D's real-image-wrong-condition) can reuse the fake half.
 def bce_real(logits, target=1.0):
@@ -89,11 +103,17 @@ lsgan_fake = lsgan_real  # the same regression, towards the fake target
 
 @dataclass(frozen=True)
 class Objective:
+    """D's loss as a real half plus a fake half, and G's loss. A relativistic objective's halves see
+    relativistic logits, and its G loss also needs D's logits on a real batch (G's step computes them)."""
+
     d_real: Callable[..., Tensor]
     d_fake: Callable[..., Tensor]
-    g_loss: Callable[[Tensor], Tensor]
+    g_loss: Callable[..., Tensor]
+    relativistic: bool = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+        if self.relativistic:
+            real_logits, fake_logits = relativistic(real_logits, fake_logits)
         return self.d_real(real_logits, real_target) + self.d_fake(fake_logits, fake_target)
 
 
@@ -104,6 +124,7 @@ OBJECTIVES = {
     "wgan-gp": Objective(wgan_real, wgan_fake, wgan_g_loss),
     "hinge": Objective(hinge_real, hinge_fake, wgan_g_loss),
     "lsgan": Objective(lsgan_real, lsgan_fake, lsgan_g_loss),
+    "ragan": Objective(bce_real, bce_fake, ragan_g_loss, relativistic=True),
 }
 
 

@@ -54,6 +54,9 @@ class StepRules:
         self.penalty, self.penalty_weight = ((gradient_penalty, self.oc.gp_weight) if self.oc.loss == "wgan-gp"
                                              else (r1_penalty, self.oc.r1_weight) if self.oc.r1_weight
                                              else (no_penalty, 0.0))
+        # lazy R1 (Karras et al. 2020): every N-th D step, N times the weight: the same pull on average
+        self.penalty_every = self.oc.r1_every if self.penalty is r1_penalty else 1
+        self.penalty_weight *= self.penalty_every
         self.policy = self.oc.augmentations
 
     def autocast(self):
@@ -71,14 +74,16 @@ class DStepOut:
     real_logits: Tensor  # (b,)
     fake_logits: Tensor  # (b,) D's verdict on the fakes before its update
     real_features: Tensor  # (b, w, 4, 4): for feature matching
+    real_in: Tensor  # (b, nc, S, S) the real batch as D saw it: a relativistic G loss judges against it
     fake: Tensor  # (b, nc, S, S) with G's graph when asked: G's step reuses it
     grad_norm: Tensor
 
 
 def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Tensor, cond: Tensor | None,
-           noise_level: float = 0.0, *, keep_g_graph: bool = True) -> DStepOut:
+           noise_level: float = 0.0, *, keep_g_graph: bool = True, d_step_index: int = 0) -> DStepOut:
     """(1) Update D: maximise log D(x) + log(1 - D(G(z))) (or the chosen objective's version of
-    "score real high, fake low") on one real batch (b, nc, S, S) and as many fakes."""
+    "score real high, fake low") on one real batch (b, nc, S, S) and as many fakes. `d_step_index`
+    counts D's steps over the run: a lazy penalty applies when it is a multiple of its interval."""
     oc, b = rules.oc, real.shape[0]
     noise = torch.randn(b, rules.nz, 1, 1, device=real.device)
     with torch.set_grad_enabled(keep_g_graph), rules.autocast():
@@ -96,13 +101,14 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
                                        oc.mismatch_weight, real_target, fake_target)
     else:
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
-    penalty = rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
+    penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
+               if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
     (loss_d + penalty).backward()
     grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
     opt_d.step()
     if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
         clip_weights_(nets.D, oc.clip_value)
-    return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, fake, grad_norm)
+    return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, real_in, fake, grad_norm)
 
 
 def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DStepOut, cond: Tensor | None,
@@ -120,6 +126,10 @@ def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DS
                                                        with_features=True)
         if rules.oc.feature_matching:  # match D's mean features on the last real batch instead
             loss_g = feature_matching_loss(d_out.real_features, fake_features)
+        elif rules.objective.relativistic:  # the updated D's view of the same real batch (one more forward)
+            with torch.no_grad():
+                real_logits = nets.D_frozen(d_out.real_in, cond)
+            loss_g = rules.objective.g_loss(fake_logits, real_logits)
         else:
             loss_g = rules.objective.g_loss(fake_logits)
         loss_g.backward()
@@ -142,7 +152,8 @@ def train_step(nets: Nets, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Opti
     for k in range(d_steps):
         real, cond = next_batch()
         # only the last D step's fakes keep G's graph: G's step reuses them
-        d_out = d_step(nets, opt_d, rules, real, cond, noise_level, keep_g_graph=k == d_steps - 1)
+        d_out = d_step(nets, opt_d, rules, real, cond, noise_level, keep_g_graph=k == d_steps - 1,
+                       d_step_index=step * d_steps + k)
     loss_g, fake_logits_after, grad_norm_g = g_step(nets, opt_g, rules, d_out, cond, noise_level)
     if ema is not None:
         ema.update(nets.G, step)

@@ -57,7 +57,7 @@ def test_runs_table(runs, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["run", "iterations", "status"]
     plain = next(line for line in lines if line.startswith("plain "))
-    assert "6/6" in plain and "finished" in plain and "condition=none" in plain and "ema_decay=0.0" in plain
+    assert "6/6" in plain and "finished" in plain and "condition=none" in plain and "ema_decay=0.999" in plain
     status = json.loads((runs / "cond" / "status.json").read_text())
     assert status["status"] == "finished" and status["planned"] == 4 and status["iteration"] == 4
     assert main(["runs", str(tmp_path / "missing")]) == 2

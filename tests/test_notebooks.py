@@ -72,9 +72,10 @@ def test_train_notebook(trained_run):
         assert (run / name).is_file(), name
     text = text_of(nb)
     assert "starting the run in" in text
-    assert "recipe fast-g: grad_clip=10.0, lr=0.0004 (G: 0.0008)" in text  # the default recipe reaches the run
+    # the default recipe reaches the run
+    assert "recipe fast-g-ema: grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, label_smoothing=0.1" in text
     objective = json.loads((run / "config.json").read_text())["objective"]
-    assert (objective["grad_clip"], objective["lr_g"]) == (10.0, 8e-4)
+    assert (objective["grad_clip"], objective["lr_g"], objective["ema_decay"]) == (10.0, 1.2e-3, 0.999)
     assert "_anim_img" in text  # the inline animation player
     assert images_in(nb) >= 3  # live grid / loss plots, the curves, real vs fake
 

@@ -54,12 +54,34 @@ def test_objective_signs(loss):
     # and lower still than when it has them the wrong way round
     separated, confused, wrong = obj.d_loss(high, low), obj.d_loss(zero, zero), obj.d_loss(low, high)
     assert separated < confused < wrong
-    # G's loss is lower when D is fooled (scores fakes high)
-    assert obj.g_loss(high) < obj.g_loss(zero) < obj.g_loss(low)
+    # G's loss is lower when D is fooled (scores fakes high); a relativistic G loss also reads D's
+    # scores of a real batch, held at the undecided value here
+    g_loss = (lambda fake: obj.g_loss(fake, zero)) if obj.relativistic else obj.g_loss
+    assert g_loss(high) < g_loss(zero) < g_loss(low)
     # and descending G's loss raises D's score of the fakes
     logits = zero.clone().requires_grad_(True)
-    obj.g_loss(logits).backward()
+    g_loss(logits).backward()
     assert (logits.grad < 0).all()
+
+
+def test_relativistic_average_by_hand():
+    """RaSGAN: D's loss is BCE on real - mean(fake) (target 1) and fake - mean(real) (target 0); G's
+    swaps the targets, and its gradient reaches the fakes through both halves."""
+    ragan = OBJECTIVES["ragan"]
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])  # means 1.0 and 0.0
+    softplus = torch.nn.functional.softplus
+    # real - mean(fake) = [2, 0]; fake - mean(real) = [-2, 0]
+    d = softplus(-torch.tensor([2.0, 0.0])).mean() + softplus(torch.tensor([-2.0, 0.0])).mean()
+    assert torch.allclose(ragan.d_loss(real, fake), d)
+    fake = fake.requires_grad_(True)
+    g = softplus(-torch.tensor([-2.0, 0.0])).mean() + softplus(torch.tensor([2.0, 0.0])).mean()
+    loss = ragan.g_loss(fake, real)
+    assert torch.allclose(loss, g)
+    loss.backward()
+    # d/df_i: -sigmoid(-(f_i - 1)) / 2 from the first half, -mean_j sigmoid(r_j - 0) / 2 from the second
+    first = -torch.sigmoid(-(fake.detach() - 1)) / 2
+    second = -torch.sigmoid(real).mean() / 2
+    assert torch.allclose(fake.grad, first + second)
 
 
 def test_minimax_gradient_vanishes_where_d_rejects_fakes():
@@ -172,6 +194,7 @@ VARIANTS = {
     "d-steps": {"d_steps": 2},
     "instance-norm-critic": {"loss": "wgan-gp", "d_norm": "instance"},
     "hinge-sn-r1": {"loss": "hinge", "spectral_norm": True, "d_norm": "none", "r1_weight": 0.5},
+    "ragan-smooth": {"loss": "ragan", "label_smoothing": 0.1},
 }
 
 
@@ -215,13 +238,15 @@ def test_presets_and_validation():
         Config.from_flat(loss="wasserstein")
     with pytest.raises(ConfigError, match="only bce, minimax, lsgan"):
         Config.from_flat(loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="--mismatch-weight scores real images"):
+        Config.from_flat(loss="ragan", condition="class", mismatch_weight=1.0)
     with pytest.raises(ConfigError, match="unknown \\['blur'\\]"):
         Config.from_flat(diffaug="color,blur")
     with pytest.raises(ConfigError, match="--recipe 'fancy' is not known"):
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_fast_g_and_classic_is_one_flag_away():
+def test_the_default_recipe_is_fast_g_ema_and_classic_is_one_flag_away():
     from dcgan.config import DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
@@ -230,7 +255,13 @@ def test_the_default_recipe_is_fast_g_and_classic_is_one_flag_away():
         assert getattr(getattr(default, section), key) == value, key
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
-    assert default.objective.lr_g == 8e-4 and default.objective.lr_d == 0.0  # fast-g: G twice D's rate
+    assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # fast-g-ema: G at 3x D's rate
+    assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
+    # every recipe names every setting any recipe changes, so switching recipe leaves nothing behind
+    keys = {k for r in RECIPES.values() for k in r}
+    assert all(set(r) == keys for r in RECIPES.values())
+    classic = Config.from_flat(recipe="classic").objective
+    assert (classic.ema_decay, classic.label_smoothing, classic.lr_g) == (0.0, 0.0, 0.0)
     assert Config.from_flat() == Config()  # the dataclass defaults are the default recipe's
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
     # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
@@ -240,9 +271,11 @@ def test_the_default_recipe_is_fast_g_and_classic_is_one_flag_away():
     assert Config.from_flat(loss="wgan-gp").objective.lr_g == 0.0 and Config.from_flat(loss="wgan").objective.lr_g == 0.0
     assert Config.from_flat(recipe="classic").objective.lr_g == 0.0
     # a given --lr moves G's rate with D's, keeping the recipe's ratio; an explicit --lr-g wins
-    assert (Config.from_flat(lr=1e-4).train.lr, Config.from_flat(lr=1e-4).objective.lr_g) == (1e-4, 2e-4)
-    assert Config.from_flat(lr=1e-4, lr_g=3e-4).objective.lr_g == 3e-4
-    assert Config.from_flat(loss="hinge").objective.label_smoothing == 0.0
+    assert Config.from_flat(lr=1e-4).train.lr == 1e-4 and Config.from_flat(lr=1e-4).objective.lr_g == pytest.approx(3e-4)
+    assert Config.from_flat(lr=1e-4, lr_g=5e-4).objective.lr_g == 5e-4
+    # the losses without targets turn the recipe's smoothing off; asked for explicitly, it is an error
+    for loss in ("hinge", "wgan", "wgan-gp"):
+        assert Config.from_flat(loss=loss).objective.label_smoothing == 0.0
 
 
 def test_recipe_list_names_every_recipe_and_its_sources(capsys):

@@ -63,6 +63,28 @@ def test_d_step_moves_d_only_and_g_step_moves_g_only(parts):
     assert logits_after.shape == (32,) and math.isfinite(loss_g.item())
 
 
+def test_lazy_r1_runs_every_nth_d_step_at_n_times_the_weight(parts):
+    """StyleGAN2's lazy R1: the penalty on D steps 0, N, 2N, ... only, weighted N times, so the average
+    pull is the same and its double backward runs 1/N as often."""
+    nets, opt_g, opt_d, _, real = parts
+    state = {k: v.clone() for k, v in nets.D.state_dict().items()}
+    every_step = StepRules(ObjectiveConfig(r1_weight=0.5), nz=16)
+    lazy = StepRules(ObjectiveConfig(r1_weight=0.5, r1_every=4), nz=16)
+    assert (every_step.penalty_every, every_step.penalty_weight) == (1, 0.5)
+    assert (lazy.penalty_every, lazy.penalty_weight) == (4, 2.0)
+    torch.manual_seed(1)
+    plain = d_step(nets, opt_d, every_step, real, None).penalty
+    penalties = []
+    for index in range(6):
+        nets.D.load_state_dict(state)  # the same D each time, so the penalties compare
+        torch.manual_seed(1)
+        penalties.append(d_step(nets, opt_d, lazy, real, None, d_step_index=index).penalty)
+    assert [bool(p) for p in penalties] == [True, False, False, False, True, False]
+    assert torch.allclose(penalties[0], 4 * plain, rtol=1e-4) and plain > 0
+    # WGAN-GP's penalty is never lazy
+    assert StepRules(ObjectiveConfig(loss="wgan-gp", label_smoothing=0.0, r1_every=4), nz=16).penalty_every == 1
+
+
 def test_train_step_returns_one_row_of_statistics(parts):
     nets, opt_g, opt_d, rules, real = parts
     row = train_step(nets, opt_d, opt_g, rules, lambda: (real, None), d_steps=2)

@@ -1,0 +1,75 @@
+"""Seconds per training iteration of each recipe, as ratios to a baseline recipe, in one process.
+
+    python benchmarks/recipe_cost.py                                  # fast-g-ema, fast-g, classic
+    python benchmarks/recipe_cost.py --recipes fast-g-ema,fast-g --iters 300 --repeats 3
+
+Each recipe trains the default run (Fashion-MNIST 32x32, batch 128, snapshots every 100 iterations,
+as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
+by --iters is the steady-state cost of one iteration (model building, the first compile of the
+data cache and warm-up cancel out). The recipes take turns, --repeats times, so a slow spell of
+the machine hits all of them; the median per recipe is reported with its ratio to the first.
+Run it alone on the machine: another busy process distorts every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dcgan.config import RECIPES, Config  # noqa: E402
+from dcgan.precision import native_bf16  # noqa: E402
+from dcgan.train import train  # noqa: E402
+
+
+def timed_run(recipe: str, steps: int, out: Path, args, precision: str) -> float:
+    cfg = Config.from_flat(recipe=recipe, dataset="fashion-mnist", data_root=args.data_root, max_steps=steps,
+                           out=str(out), snapshot_every=100, checkpoint_every=10**9, keep_last=0, progress=False,
+                           precision=precision, seed=999)
+    start = time.perf_counter()
+    train(cfg)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipes", default="fast-g-ema,fast-g,classic",
+                   help="comma-separated; ratios are to the first (default: fast-g-ema,fast-g,classic)")
+    p.add_argument("--iters", type=int, default=200, help="iterations timed per run (default: 200)")
+    p.add_argument("--short", type=int, default=20, help="the short run subtracted (default: 20)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--precision", default="auto", help="auto (bf16 where the CPU has it, as the benchmarks), "
+                                                        "fp32 or bf16")
+    args = p.parse_args()
+    recipes = [r for r in args.recipes.split(",") if r]
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        p.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)}")
+    precision = args.precision if args.precision != "auto" else "bf16" if native_bf16() else "fp32"
+    per_iter: dict[str, list[float]] = {r: [] for r in recipes}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            for recipe in recipes:
+                out = Path(tmp) / f"{recipe}-{repeat}"
+                short = timed_run(recipe, args.short, out / "short", args, precision)
+                long = timed_run(recipe, args.short + args.iters, out / "long", args, precision)
+                per_iter[recipe].append((long - short) / args.iters)
+                print(f"repeat {repeat + 1}: {recipe}: {per_iter[recipe][-1] * 1000:.1f} ms per iteration",
+                      flush=True)
+    base = statistics.median(per_iter[recipes[0]])
+    print(f"\n{precision}, {args.iters} iterations per run, median of {args.repeats}")
+    print("| recipe | ms per iteration | ratio to " + recipes[0] + " |\n|---|---|---|")
+    for recipe in recipes:
+        m = statistics.median(per_iter[recipe])
+        print(f"| {recipe} | {m * 1000:.1f} | {m / base:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -86,10 +86,12 @@ VARIANTS = {
                                "label_smoothing": 0.1},
     "ragan-g12-d4-ema-smooth": {"loss": "ragan", "grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4,
                                 "ema_decay": 0.999, "label_smoothing": 0.1},
-    # on top of fast-g-ema (the default; the row above ragan's is its measurement)
+    # on top of fast-g-ema (the row above ragan's); fge-r1-lazy is fast-g-ema-r1, the default
     "fge-lr6": {"grad_clip": 10.0, "lr_g": 1.8e-3, "lr_d": 6e-4, "ema_decay": 0.999, "label_smoothing": 0.1},
     "fge-r1-lazy": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
                     "r1_weight": 0.1, "r1_every": 16},
+    "fge-r1-lazy-1": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
+                      "r1_weight": 1.0, "r1_every": 16},
     "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
                         "label_smoothing": 0.1, "ngf": 96, "ndf": 48},
 }
@@ -232,6 +234,34 @@ def plot_time(out_dir: Path, names: list[str], labels: dict[str, str] | None = N
     return out
 
 
+def plot_grids(out_dir: Path, names: list[str], labels: dict[str, str], results: Path) -> Path | None:
+    """The last snapshot grid (the same 64 fixed noise vectors) of each variant's default-seed run,
+    side by side, titled with its FID on 10k samples from `results` (a results.csv)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fids = {r["variant"]: r["fid"] for r in read_rows(results) if r["seed"] == str(SEED)}
+    runs = [(n, sorted((out_dir / n / "samples").glob("step_*.png"))) for n in names]
+    runs = [(n, grids[-1]) for n, grids in runs if grids]
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.5), squeeze=False, constrained_layout=True)
+    for ax, (name, grid) in zip(axes[0], runs):
+        ax.imshow(Image.open(grid), cmap="gray")
+        ax.set_title(f"{labels.get(name, name)}: FID {float(fids[name]):.1f}" if name in fids else labels.get(name, name),
+                     fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"The same 64 noise vectors after {int(runs[0][1].stem.split('_')[1])} iterations "
+                 f"(seed {SEED}); FID on 10k samples")
+    out = out_dir / "recipes_grids.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def print_table(path: Path, epochs: int, precision: str) -> None:
     """One row per variant at this budget: mean FID over its seeds, and each seed's ratio to classic."""
     by_variant, classic = paired_results(path, epochs, precision)
@@ -287,6 +317,11 @@ def main() -> int:
     parser.add_argument("--time-chart", default="", metavar="A,B,C",
                         help="only draw FID against training minutes for these variants, from their runs' "
                              "evals.csv (OUT/fid_vs_minutes.png)")
+    parser.add_argument("--grids", default="", metavar="A,B,C",
+                        help="only draw the last sample grid of these variants' seed-999 runs side by side "
+                             "(OUT/recipes_grids.png)")
+    parser.add_argument("--fids-from", default="", metavar="CSV",
+                        help="with --grids: the results.csv whose FIDs title the grids (default: OUT/results.csv)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     results = Path(args.out) / "results.csv"
@@ -298,10 +333,17 @@ def main() -> int:
     if args.table:
         report(results, args.epochs, precision)
         return 0
+    labels = {"classic": "classic", "grad-clip": "tuned (grad clip 10)", "clip-lr4": "fast (grad clip 10, lr 4e-4)",
+              "clip-g8-d4": "fast-g (fast, G at 8e-4)",
+              "clip-g12-d4-ema-smooth": "fast-g-ema (G 1.2e-3, EMA, smoothing)",
+              "fge-r1-lazy": "fast-g-ema-r1, the default (fast-g-ema, lazy R1)"}
     if args.time_chart:
-        labels = {"classic": "classic", "grad-clip": "tuned (grad clip 10)", "clip-lr4": "fast (grad clip 10, lr 4e-4)",
-                  "clip-g8-d4": "fast-g, the default (fast, G at 8e-4)"}
         print(f"chart: {plot_time(Path(args.out), args.time_chart.split(','), labels)}")
+        return 0
+    if args.grids:
+        short = {"grad-clip": "tuned", "clip-lr4": "fast", "clip-g8-d4": "fast-g",
+                 "clip-g12-d4-ema-smooth": "fast-g-ema", "fge-r1-lazy": "fast-g-ema-r1 (default)"}
+        print(f"grids: {plot_grids(Path(args.out), args.grids.split(','), short, Path(args.fids_from or results))}")
         return 0
     names = [n for n in args.only.split(",") if n] or list(VARIANTS)
     unknown = [n for n in names if n not in VARIANTS]

@@ -246,7 +246,7 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_fast_g_ema_and_classic_is_one_flag_away():
+def test_the_default_recipe_is_fast_g_ema_r1_and_classic_is_one_flag_away():
     from dcgan.config import DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
@@ -255,13 +255,14 @@ def test_the_default_recipe_is_fast_g_ema_and_classic_is_one_flag_away():
         assert getattr(getattr(default, section), key) == value, key
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
-    assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # fast-g-ema: G at 3x D's rate
+    assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # G at 3x D's rate
     assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
+    assert (default.objective.r1_weight, default.objective.r1_every) == (0.1, 16)  # lazy R1
     # every recipe names every setting any recipe changes, so switching recipe leaves nothing behind
     keys = {k for r in RECIPES.values() for k in r}
     assert all(set(r) == keys for r in RECIPES.values())
     classic = Config.from_flat(recipe="classic").objective
-    assert (classic.ema_decay, classic.label_smoothing, classic.lr_g) == (0.0, 0.0, 0.0)
+    assert (classic.ema_decay, classic.label_smoothing, classic.lr_g, classic.r1_weight) == (0.0, 0.0, 0.0, 0.0)
     assert Config.from_flat() == Config()  # the dataclass defaults are the default recipe's
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
     # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
@@ -276,6 +277,8 @@ def test_the_default_recipe_is_fast_g_ema_and_classic_is_one_flag_away():
     # the losses without targets turn the recipe's smoothing off; asked for explicitly, it is an error
     for loss in ("hinge", "wgan", "wgan-gp"):
         assert Config.from_flat(loss=loss).objective.label_smoothing == 0.0
+    for loss in ("wgan", "wgan-gp"):  # their own Lipschitz constraint instead of the recipe's R1
+        assert Config.from_flat(loss=loss).objective.r1_weight == 0.0
 
 
 def test_recipe_list_names_every_recipe_and_its_sources(capsys):

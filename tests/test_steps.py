@@ -68,7 +68,7 @@ def test_lazy_r1_runs_every_nth_d_step_at_n_times_the_weight(parts):
     pull is the same and its double backward runs 1/N as often."""
     nets, opt_g, opt_d, _, real = parts
     state = {k: v.clone() for k, v in nets.D.state_dict().items()}
-    every_step = StepRules(ObjectiveConfig(r1_weight=0.5), nz=16)
+    every_step = StepRules(ObjectiveConfig(r1_weight=0.5, r1_every=1), nz=16)
     lazy = StepRules(ObjectiveConfig(r1_weight=0.5, r1_every=4), nz=16)
     assert (every_step.penalty_every, every_step.penalty_weight) == (1, 0.5)
     assert (lazy.penalty_every, lazy.penalty_weight) == (4, 2.0)
@@ -82,7 +82,7 @@ def test_lazy_r1_runs_every_nth_d_step_at_n_times_the_weight(parts):
     assert [bool(p) for p in penalties] == [True, False, False, False, True, False]
     assert torch.allclose(penalties[0], 4 * plain, rtol=1e-4) and plain > 0
     # WGAN-GP's penalty is never lazy
-    assert StepRules(ObjectiveConfig(loss="wgan-gp", label_smoothing=0.0, r1_every=4), nz=16).penalty_every == 1
+    assert StepRules(ObjectiveConfig(loss="wgan-gp", label_smoothing=0.0, r1_weight=0.0, r1_every=4), nz=16).penalty_every == 1
 
 
 def test_train_step_returns_one_row_of_statistics(parts):

@@ -1,0 +1,101 @@
+"""Training recipes: named presets of settings, and where each setting comes from (`--recipe list`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# A recipe fills in the settings the user did not give (explicit ones win; config.from_flat applies it).
+# Every number in benchmarks/objectives.py's table: Fashion-MNIST 32x32, the default run's budget of
+# 3 epochs (1404 G updates of 128 images), FID in the Fashion-MNIST classifier's features on 10k samples.
+# config.py's dataclass defaults are the default recipe's, so Config() and Config.from_flat() agree.
+RECIPES: dict[str, dict[str, Any]] = {
+    # every recipe names every setting any recipe changes, so none inherits another's
+    "classic": {"grad_clip": 0.0, "lr": 2e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,  # Radford et al.
+                "r1_weight": 0.0, "r1_every": 1},
+    "tuned": {"grad_clip": 10.0, "lr": 2e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,  # before issue 14
+              "r1_weight": 0.0, "r1_every": 1},
+    "fast": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,
+             "r1_weight": 0.0, "r1_every": 1},
+    "fast-g": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 8e-4, "ema_decay": 0.0, "label_smoothing": 0.0,
+               "r1_weight": 0.0, "r1_every": 1},
+    "fast-g-ema": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
+                   "r1_weight": 0.0, "r1_every": 1},
+    "fast-g-ema-r1": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
+                      "r1_weight": 0.1, "r1_every": 16},
+}
+DEFAULT_RECIPE = "fast-g-ema-r1"
+# where each recipe setting comes from: `dcgan train --recipe list` prints this
+RECIPE_SOURCES: dict[str, dict[str, str]] = {
+    "classic": {"": "Radford et al. 2015: Adam lr 2e-4, betas (0.5, 0.999), batch 128, BCE, N(0, 0.02) init",
+                "grad_clip": "the paper clips nothing (0: off)",
+                "lr": "the paper's Adam learning rate",
+                "lr_g": "G uses --lr, as in the paper (0: the same rate as D)",
+                "ema_decay": "the paper samples from G itself (0: off)",
+                "label_smoothing": "the paper's targets, 1 for real and 0 for fake (0: off)",
+                "r1_weight": "no penalty in the paper (0: off)",
+                "r1_every": "no penalty, so no interval (1)"},
+    "tuned": {"grad_clip": "benchmarks/objectives.py: FID 0.80-0.96x classic's on 5 paired seeds "
+                           "(D's gradient norm has a median of about 20, so 10 is active on most steps)",
+              "lr": "kept from classic (the paper's)",
+              "lr_g": "G and D at one rate, as in classic (0: --lr)",
+              "ema_decay": "off, as in classic (EMA came later: fast-g-ema)",
+              "label_smoothing": "off, as in classic",
+              "r1_weight": "off, as in classic (lazy R1 came later: fast-g-ema-r1)",
+              "r1_every": "off, as in classic"},
+    "fast": {"grad_clip": "kept from tuned (the fast recipe was not measured without it)",
+             "lr": "benchmarks/objectives.py: 4e-4 for G and D gave FID 0.78x, 0.84x, 0.90x tuned's on 3 paired "
+                   "seeds (means 48.7 vs 58.2; 0.64-0.75x classic's) at the same cost per iteration; FID was still "
+                   "falling steeply at the end of tuned's runs, so the short budget is limited by how far its "
+                   "steps get. TTUR (D at 8e-4), betas (0, 0.99), batch 64, lr 8e-4 and EMA on top did not do "
+                   "better (one seed each)",
+             "lr_g": "G and D at one rate, as in classic (0: --lr)",
+             "ema_decay": "off, as in classic (EMA came later: fast-g-ema)",
+             "label_smoothing": "off, as in classic",
+             "r1_weight": "off, as in classic (lazy R1 came later: fast-g-ema-r1)",
+             "r1_every": "off, as in classic"},
+    "fast-g": {"grad_clip": "kept from tuned and fast",
+               "lr": "kept from fast: D's rate (doubling D's to 8e-4 instead made FID worse at seed 1: 51.8 vs 48.0)",
+               "lr_g": "benchmarks/objectives.py: G at 8e-4 with D at 4e-4 (TTUR the other way round: G faster "
+                       "than D, whose loss ends near 0.15 under fast) gave FID 0.81x, 0.68x, 0.77x fast's on 3 "
+                       "paired seeds (means 36.6 vs 48.7) at the same cost per iteration; G at 1.6e-3, D at 2e-4, "
+                       "--ndf 32 and hinge were not better (one seed each)",
+               "ema_decay": "off, as in classic (EMA came later: fast-g-ema)",
+               "label_smoothing": "off, as in classic",
+               "r1_weight": "off, as in classic (lazy R1 came later: fast-g-ema-r1)",
+               "r1_every": "off, as in classic"},
+    "fast-g-ema": {"grad_clip": "kept from tuned, fast and fast-g",
+                   "lr": "kept from fast and fast-g: D's rate",
+                   "lr_g": "benchmarks/objectives.py: G at 1.2e-3 (3x D's) alone gave FID 29.8 / 36.1 / 37.5 vs "
+                           "fast-g's 35.9 / 32.6 / 41.3 (seeds 999 / 1 / 2); the three changes of this recipe together "
+                           "gave 27.4 / 32.7 / 31.3 (mean 30.4 vs 36.6: 0.76x, 1.00x, 0.76x) at the same time per "
+                           "iteration (benchmarks/recipe_cost.py: 109 vs 110 ms)",
+                   "ema_decay": "the issue's first hypothesis: samples and scores from an EMA of G whose BatchNorm "
+                                "statistics are re-measured for the averaged weights; alone on fast-g 34.9 / 32.2 "
+                                "vs 35.9 / 32.6 (seeds 999 / 1)",
+                   "label_smoothing": "Salimans et al. 2016 (one-sided, real target 0.9): alone on fast-g 33.4 vs "
+                                      "35.9 at seed 999; turned off by the losses without targets (hinge, wgan, "
+                                      "wgan-gp)",
+                   "r1_weight": "off (lazy R1 came next: fast-g-ema-r1)",
+                   "r1_every": "off"},
+    "fast-g-ema-r1": {"": "fast-g-ema plus lazy R1",
+                      "grad_clip": "kept from fast-g-ema", "lr": "kept from fast-g-ema", "lr_g": "kept from fast-g-ema",
+                      "ema_decay": "kept from fast-g-ema", "label_smoothing": "kept from fast-g-ema",
+                      "r1_weight": "Mescheder et al. 2018; benchmarks/objectives.py: gamma 0.1 on fast-g-ema gave FID "
+                                   "25.8 / 27.8 / 27.5 vs 27.4 / 32.7 / 31.3 on seeds 999 / 1 / 2 (0.94x, 0.85x, "
+                                   "0.88x; means 27.0 vs 30.4)",
+                      "r1_every": "Karras et al. 2020 (StyleGAN2's lazy regularisation): the penalty on every 16th D "
+                                  "step at 16x the weight, so its second backward pass costs 1/16 of its time"},
+}
+
+
+def describe_recipes() -> str:
+    """Every recipe, each setting with its value and where it comes from."""
+    lines = []
+    for name, settings in RECIPES.items():
+        lines.append(f"{name}{' (the default)' if name == DEFAULT_RECIPE else ''}:")
+        sources = RECIPE_SOURCES.get(name, {})
+        if "" in sources:
+            lines.append(f"  {sources['']}")
+        for key, value in settings.items():
+            lines.append(f"  --{key.replace('_', '-')} {value}: {sources.get(key, '')}")
+    return "\n".join(lines)

@@ -17,17 +17,17 @@ import sys
 from pathlib import Path
 
 
-def read_run(folder: Path) -> tuple[list[float], list[float], int]:
-    """(epochs, FIDs, iterations per epoch) from a run folder's evals.csv and config.json."""
-    evals, config = folder / "evals.csv", folder / "config.json"
-    for path in (evals, config):
+def read_run(folder: Path) -> tuple[list[float], list[float]]:
+    """(epochs, FIDs) from a run folder's evals.csv; iterations per epoch from its planned length
+    (status.json) over its epochs (config.json), so a run stopped early keeps its scale."""
+    evals, config, status = folder / "evals.csv", folder / "config.json", folder / "status.json"
+    for path in (evals, config, status):
         if not path.is_file():
             raise SystemExit(f"{path} is missing: train with --eval-every N so the run writes evals.csv")
-    cfg = json.loads(config.read_text())
-    per_epoch = 60000 // cfg["train"]["batch_size"]  # Fashion-MNIST's training split, drop_last
+    per_epoch = json.loads(status.read_text())["planned"] / json.loads(config.read_text())["train"]["epochs"]
     rows = list(csv.DictReader(open(evals)))
     key = next(k for k in rows[0] if k.startswith("fid_"))
-    return [int(r["iteration"]) / per_epoch for r in rows], [float(r[key]) for r in rows], per_epoch
+    return [int(r["iteration"]) / per_epoch for r in rows], [float(r[key]) for r in rows]
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
     for i, spec in enumerate(args.runs):
         folder, _, label = spec.partition("=")
-        epochs, fids, _ = read_run(Path(folder))
+        epochs, fids = read_run(Path(folder))
         best = min(range(len(fids)), key=fids.__getitem__)
         ax.plot(epochs, fids, color=f"C{i}", marker="o", ms=3,
                 label=f"{label or Path(folder).name}: best {fids[best]:.1f} at epoch {epochs[best]:.0f}, "
@@ -52,7 +52,7 @@ def main() -> int:
         ax.plot([epochs[best]], [fids[best]], "*", color=f"C{i}", ms=12)
         print(f"{label or folder}: " + ", ".join(f"{e:.0f}: {f:.1f}" for e, f in zip(epochs, fids)))
     ax.set_yscale("log")
-    ax.set_xlabel("epoch (468 iterations of 128 images)")
+    ax.set_xlabel("epoch")
     ax.set_ylabel("FID, classifier features (log)")
     ax.set_title(args.title)
     ax.grid(alpha=0.3, which="both")

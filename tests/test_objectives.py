@@ -265,7 +265,7 @@ def test_the_default_recipe_is_fast_g_ema_r1_and_classic_is_one_flag_away():
     assert (classic.ema_decay, classic.label_smoothing, classic.lr_g, classic.r1_weight) == (0.0, 0.0, 0.0, 0.0)
     assert Config.from_flat() == Config()  # the dataclass defaults are the default recipe's
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
-    # the papers' WGAN settings win over the recipe's clipping; the recipe smooths no labels
+    # the papers' WGAN settings win over the recipe's clipping
     assert Config.from_flat(loss="wgan-gp").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan-gp").train.lr == 2e-4  # the recipe's lr was measured for bce only

@@ -1,13 +1,14 @@
-"""Seconds per training iteration of each recipe, as ratios to a baseline recipe, in one process.
+"""Seconds per training iteration and per epoch of each recipe, as ratios to a baseline recipe, in one process.
 
-    python benchmarks/recipe_cost.py                                  # fast-g-ema-r1, fast-g-ema, fast-g, classic
+    python benchmarks/recipe_cost.py                     # fast-g-ema-r1-b64, fast-g-ema-r1, tuned, classic
     python benchmarks/recipe_cost.py --recipes fast-g-ema-r1,fast-g --iters 300 --repeats 3
 
-Each recipe trains the default run (Fashion-MNIST 32x32, batch 128, snapshots every 100 iterations,
-as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
+Each recipe trains the default run (Fashion-MNIST 32x32 at the recipe's batch size, snapshots every
+100 iterations, as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
 by --iters is the steady-state cost of one iteration (model building, the first compile of the
 data cache and warm-up cancel out). The recipes take turns, --repeats times, so a slow spell of
-the machine hits all of them; the median per recipe is reported with its ratio to the first.
+the machine hits all of them; the median per recipe is reported with its ratio to the first, per
+iteration and per image (an epoch's cost: recipes with a smaller batch make more iterations per epoch).
 Run it alone on the machine: another busy process distorts every number.
 """
 
@@ -38,8 +39,9 @@ def timed_run(recipe: str, steps: int, out: Path, args, precision: str) -> float
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipes", default="fast-g-ema-r1,fast-g-ema,fast-g,classic",
-                   help="comma-separated; ratios are to the first (default: fast-g-ema-r1,fast-g-ema,fast-g,classic)")
+    p.add_argument("--recipes", default="fast-g-ema-r1-b64,fast-g-ema-r1,tuned,classic",
+                   help="comma-separated; ratios are to the first (default: fast-g-ema-r1-b64,fast-g-ema-r1,tuned,"
+                        "classic)")
     p.add_argument("--iters", type=int, default=200, help="iterations timed per run (default: 200)")
     p.add_argument("--short", type=int, default=20, help="the short run subtracted (default: 20)")
     p.add_argument("--repeats", type=int, default=2)
@@ -62,12 +64,17 @@ def main() -> int:
                 per_iter[recipe].append((long - short) / args.iters)
                 print(f"repeat {repeat + 1}: {recipe}: {per_iter[recipe][-1] * 1000:.1f} ms per iteration",
                       flush=True)
+    batch = {r: Config.from_flat(recipe=r).train.batch_size for r in recipes}
     base = statistics.median(per_iter[recipes[0]])
+    base_image = base / batch[recipes[0]]
     print(f"\n{precision}, {args.iters} iterations per run, median of {args.repeats}")
-    print("| recipe | ms per iteration | ratio to " + recipes[0] + " |\n|---|---|---|")
+    print(f"| recipe | batch | ms per iteration | ratio to {recipes[0]} | ms per 1000 images (an epoch: 60k) "
+          f"| ratio to {recipes[0]} |\n|---|---|---|---|---|---|")
     for recipe in recipes:
         m = statistics.median(per_iter[recipe])
-        print(f"| {recipe} | {m * 1000:.1f} | {m / base:.2f}x |")
+        per_image = m / batch[recipe]
+        print(f"| {recipe} | {batch[recipe]} | {m * 1000:.1f} | {m / base:.2f}x | {per_image * 1e6:.0f} "
+              f"| {per_image / base_image:.2f}x |")
     return 0
 
 

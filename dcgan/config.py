@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recipes import DEFAULT_RECIPE, RECIPE_SOURCES, RECIPES, describe_recipes  # noqa: F401 (re-exported)
+from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPE_SOURCES, RECIPES, describe_recipes  # noqa: F401 (re-exported)
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -118,10 +118,10 @@ class DataConfig:
 class TrainConfig:
     """How long and how to optimise, and where the run lives."""
 
-    batch_size: int = setting(128, "images per batch", run=True)
+    batch_size: int = setting(64, "images per batch", run=True)
     epochs: int = setting(5, "passes over the data (ignored when --max-steps is set)")
     max_steps: int = setting(0, "stop after this many iterations (0: use --epochs)")
-    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (fast-g-ema-r1, the default recipe, "
+    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (fast-g-ema-r1-b64, the default recipe, "
                                 "sets G's to 3x this, and keeps that ratio when --lr is given alone)")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
@@ -216,16 +216,23 @@ class ObjectiveConfig:
     label_smoothing: float = setting(0.1, "one-sided label smoothing: real target 1 - s (0.1 gives 0.9); 0: off")
     label_flip: float = setting(0.0, "share of D's labels swapped at random")
     instance_noise: float = setting(0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0")
-    ema_decay: float = setting(0.999, "EMA of G's weights for samples and evaluation (decay warmed up as "
-                                      "(1 + t) / (10 + t) towards this); 0: off")
+    ema_decay: float = setting(0.999, "EMA of G's weights for samples and evaluation (decay warmed up towards "
+                                      "this by --ema-rampup); 0: off")
+    ema_rampup: float = setting(1 / 9, "EMA warm-up: at G step t the average spans at most this share of the "
+                                       "steps so far (decay h / (1 + h), h = rampup * (t + 1); 1/9 gives "
+                                       "(1 + t) / (10 + t)); 0: the plain --ema-decay from the start")
     diffaug: str = setting("", f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}")
     lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
     lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
     optimizer: str = setting("adam", "adam or rmsprop")
     grad_clip: float = setting(10.0, "clip G's and D's gradient norms to this; 0: off")
     feature_matching: bool = setting(False, "G matches D's mean features on real data instead of fooling D")
+    mode_seeking: float = setting(0.0, "mode-seeking term (Mao et al. 2019, MSGAN): G's loss gains w / (mean |G(z1) - "
+                                       "G(z2)| / mean |z1 - z2|) over pairs of its fakes, the batch's two halves (in a "
+                                       "conditional run each pair shares a condition); against collapse within a "
+                                       "class; 0: off (the default recipe: 1 in conditional runs)")
     mismatch_weight: float = setting(0.0, "matching-aware D: weight of real images with wrong conditions, labelled "
-                                          "fake")
+                                          "fake (the default recipe: 0.5 in conditional runs)")
 
     def __post_init__(self):
         _check(self.loss in LOSSES, f"--loss {self.loss!r} is not known; choose one of {', '.join(LOSSES)}")
@@ -245,6 +252,9 @@ class ObjectiveConfig:
                f"--label-flip must lie in [0, 0.5) (a share of labels), got {self.label_flip!r}")
         _check(self.ema_decay == 0 or 0.5 <= self.ema_decay < 1,
                f"--ema-decay must be 0 (off) or in [0.5, 1), e.g. 0.999; got {self.ema_decay!r}")
+        _check(isinstance(self.ema_rampup, (int, float)) and 0 <= self.ema_rampup <= 1,
+               f"--ema-rampup must lie in [0, 1] (0.1: the average spans the last tenth of the run), "
+               f"got {self.ema_rampup!r}")
         unknown = [a for a in self.augmentations if a not in AUGMENTS]
         _check(not unknown, f"--diffaug {self.diffaug!r}: unknown {unknown}; use a comma-separated "
                             f"subset of {', '.join(AUGMENTS)}")
@@ -255,6 +265,8 @@ class ObjectiveConfig:
                    f"--label-smoothing and --label-flip change D's targets, which only "
                    f"{', '.join(TARGET_LOSSES)} have; --loss {self.loss} has none (set --label-smoothing 0 "
                    "--label-flip 0)")
+        _check(isinstance(self.mode_seeking, (int, float)) and self.mode_seeking >= 0,
+               f"--mode-seeking must be >= 0 (1: MSGAN's weight; 0: off), got {self.mode_seeking!r}")
         _check(isinstance(self.mismatch_weight, (int, float)) and self.mismatch_weight >= 0,
                f"--mismatch-weight must be >= 0, got {self.mismatch_weight!r}")
         _check(not (self.mismatch_weight and self.loss == "ragan"),
@@ -276,6 +288,7 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {  # the papers' settings, over the re
     "wgan-gp": {"d_steps": 5, "beta1": 0.5, "beta2": 0.9, "grad_clip": 0.0, "lr": 2e-4, "lr_g": 0.0,  # Gulrajani 2017
                 "label_smoothing": 0.0, "r1_weight": 0.0},  # its own penalty instead
     "hinge": {"label_smoothing": 0.0},  # a margin has no target to smooth
+    "ragan": {"mismatch_weight": 0.0},  # it judges reals against the mean fake, not one by one
 }
 
 
@@ -326,9 +339,11 @@ class Config:
         """
         _check(recipe in RECIPES, f"--recipe {recipe!r} is not known; choose one of {', '.join(RECIPES)}")
         preset = dict(RECIPES[recipe])
+        if kwargs.get("condition", "none") != "none":  # what the recipe adds for a conditional G and D
+            preset.update(CONDITIONAL[recipe])
         preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
         if "lr" in kwargs and "lr_g" not in kwargs and preset.get("lr_g"):
-            # the recipe's G rate is a multiple of its D rate (fast-g-ema-r1: 3x): a given --lr moves both
+            # the recipe's G rate is a multiple of its D rate (fast-g-ema-r1-b64: 3x): a given --lr moves both
             preset["lr_g"] = kwargs["lr"] * (preset["lr_g"] / preset["lr"])
         kwargs = {**preset, **kwargs}
         sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}

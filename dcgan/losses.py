@@ -165,5 +165,25 @@ def r1_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:
     return weight / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
+def mode_seeking_loss(fake: Tensor, noise: Tensor, eps: float = 1e-5) -> Tensor:
+    """MSGAN (Mao et al. 2019): 1 / (mean |G(z1) - G(z2)| / mean |z1 - z2| + eps) over the pairs (first
+    half, second half) of a batch of fakes (b, ...) made from noise (b, ...). G lowers it by making
+    different noise give different images, which a collapsed mode cannot."""
+    h = fake.shape[0] // 2
+    images = (fake[:h] - fake[h:2 * h]).float().abs().mean()
+    codes = (noise[:h] - noise[h:2 * h]).float().abs().mean()
+    return 1 / (images / codes + eps)
+
+
+def paired_conditions(cond: Tensor | None) -> Tensor | None:
+    """The conditions for a batch of fakes whose halves pair up for the mode-seeking term: the
+    second half repeats the first (both halves are random draws from the data, so the fakes'
+    conditions keep the data's distribution)."""
+    if cond is None:
+        return None
+    h = cond.shape[0] // 2
+    return torch.cat([cond[:h], cond[:h], cond[2 * h:]])
+
+
 def no_penalty(D, real: Tensor, fake: Tensor, weight: float = 0.0) -> Tensor:
     return torch.zeros((), device=real.device)

@@ -22,19 +22,22 @@ class EMA:
     """An exponential moving average of G's weights: a smoothed generator for samples and scores.
 
     shadow <- d * shadow + (1 - d) * G after every G step, with the decay warmed up as
-    d_t = min(decay, (1 + t) / (10 + t)) so the first, random weights are forgotten quickly.
+    d_t = min(decay, h / (1 + h)), h = rampup * (t + 1): the average spans about the last `rampup`
+    share of the steps so far (as StyleGAN2-ADA's ema_rampup), so the first, random weights are
+    forgotten quickly; rampup 1/9 gives (1 + t) / (10 + t), 0 the plain decay from the start.
     BatchNorm's running statistics are not averaged or copied: the live G's describe other
     weights (boschresearch/OASIS #21). `recalibrate` measures the averaged weights' own, and
     runs before every grid, evaluation and checkpoint.
     """
 
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
+    def __init__(self, model: nn.Module, decay: float, rampup: float = 1 / 9):
+        self.decay, self.rampup = decay, rampup
         self.shadow = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
+        h = self.rampup * (1 + step)
+        d = min(self.decay, h / (1 + h)) if self.rampup else self.decay
         torch._foreach_lerp_([s for s in self.shadow.parameters()],
                              [p.detach() for p in model.parameters()], 1 - d)
 

@@ -12,7 +12,7 @@ from torch import nn
 from .config import ObjectiveConfig
 from .conditions import mismatched
 from .losses import (OBJECTIVES, Objective, feature_matching_loss, gradient_penalty, matching_aware_d_loss,
-                     no_penalty, r1_penalty)
+                     mode_seeking_loss, no_penalty, paired_conditions, r1_penalty)
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise
 
 Tensor = torch.Tensor
@@ -77,6 +77,8 @@ class DStepOut:
     real_in: Tensor  # (b, nc, S, S) the real batch as D saw it: a relativistic G loss judges against it
     fake: Tensor  # (b, nc, S, S) with G's graph when asked: G's step reuses it
     grad_norm: Tensor
+    noise: Tensor  # (b, nz, 1, 1) the fakes' noise: the mode-seeking term compares it with the images
+    fake_cond: Tensor | None  # (b, K) the fakes' conditions: the real batch's, or paired for mode seeking
 
 
 def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Tensor, cond: Tensor | None,
@@ -86,13 +88,15 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
     counts D's steps over the run: a lazy penalty applies when it is a multiple of its interval."""
     oc, b = rules.oc, real.shape[0]
     noise = torch.randn(b, rules.nz, 1, 1, device=real.device)
+    # fakes get the real batch's conditions; with mode seeking, its halves pair up under one condition
+    fake_cond = paired_conditions(cond) if oc.mode_seeking else cond
     with torch.set_grad_enabled(keep_g_graph), rules.autocast():
-        fake = nets.G_trained(noise, cond)  # (b, nc, S, S); fakes get the real batch's conditions
+        fake = nets.G_trained(noise, fake_cond)  # (b, nc, S, S)
     real_in, fake_in = rules.d_input(real, noise_level), rules.d_input(fake.detach(), noise_level)
     opt_d.zero_grad(set_to_none=True)
     with rules.autocast():
         real_logits, real_features = nets.D_trained(real_in, cond, with_features=True)  # (b,), (b, w, 4, 4)
-        fake_logits = nets.D_trained(fake_in, cond)  # detached input: this step must not move G
+        fake_logits = nets.D_trained(fake_in, fake_cond)  # detached input: this step must not move G
     real_target, fake_target = d_targets(b, smoothing=oc.label_smoothing, flip=oc.label_flip, device=real.device)
     if oc.mismatch_weight:  # matching-aware D: a real image with the wrong condition is fake
         with rules.autocast():
@@ -108,7 +112,8 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
     opt_d.step()
     if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
         clip_weights_(nets.D, oc.clip_value)
-    return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, real_in, fake, grad_norm)
+    return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, real_in, fake, grad_norm, noise,
+                    fake_cond)
 
 
 def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DStepOut, cond: Tensor | None,
@@ -122,7 +127,7 @@ def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DS
     nets.D.requires_grad_(False)
     try:
         with rules.autocast():
-            fake_logits, fake_features = nets.D_frozen(rules.d_input(d_out.fake, noise_level), cond,
+            fake_logits, fake_features = nets.D_frozen(rules.d_input(d_out.fake, noise_level), d_out.fake_cond,
                                                        with_features=True)
         if rules.oc.feature_matching:  # match D's mean features on the last real batch instead
             loss_g = feature_matching_loss(d_out.real_features, fake_features)
@@ -132,6 +137,8 @@ def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DS
             loss_g = rules.objective.g_loss(fake_logits, real_logits)
         else:
             loss_g = rules.objective.g_loss(fake_logits)
+        if rules.oc.mode_seeking:  # different noise, different images (MSGAN)
+            loss_g = loss_g + rules.oc.mode_seeking * mode_seeking_loss(d_out.fake, d_out.noise)
         loss_g.backward()
     finally:
         nets.D.requires_grad_(True)

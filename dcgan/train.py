@@ -264,7 +264,7 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
     # The fixed noise comes from its own generator, so drawing it changes nothing else.
     fixed_noise = torch.randn(N_FIXED, mc.nz, 1, 1, generator=torch.Generator().manual_seed(tc.seed))
     fixed_cond = fixed_conditions(conds, mc.condition, tc.seed, N_FIXED)  # classes in order, or real tag sets
-    state = TrainState(G, D, opt_g, opt_d, EMA(G, oc.ema_decay) if oc.ema_decay else None,
+    state = TrainState(G, D, opt_g, opt_d, EMA(G, oc.ema_decay, oc.ema_rampup) if oc.ema_decay else None,
                        fixed_noise.to(device), fixed_cond.to(device) if fixed_cond is not None else None,
                        list(cond_names), History({c: [] for c in COLUMNS}), nz=mc.nz, seed=tc.seed, conds=conds)
     return state, nets

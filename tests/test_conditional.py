@@ -136,6 +136,7 @@ MODES = {
     "class-concat-wgan-gp-ema": dict(condition="class", d_condition="concat", loss="wgan-gp", d_steps=2,
                                      ema_decay=0.99, mismatch_weight=1.0),
     "attrs-hinge": dict(condition="attrs", loss="hinge", mismatch_weight=0.5),
+    "class-mode-seeking": dict(condition="class", mode_seeking=1.0),
 }
 
 

@@ -73,8 +73,8 @@ def test_train_notebook(trained_run):
     text = text_of(nb)
     assert "starting the run in" in text
     # the default recipe reaches the run
-    assert ("recipe fast-g-ema-r1: grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, label_smoothing=0.1, "
-            "r1_weight=0.1 (every 16)") in text
+    assert ("recipe fast-g-ema-r1-b64: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
+            "label_smoothing=0.1, r1_weight=0.1 (every 16)") in text
     objective = json.loads((run / "config.json").read_text())["objective"]
     assert (objective["grad_clip"], objective["lr_g"], objective["ema_decay"]) == (10.0, 1.2e-3, 0.999)
     assert "_anim_img" in text  # the inline animation player
@@ -132,14 +132,16 @@ def test_objectives_notebook(fmnist_root, tmp_path):
 def test_conditional_notebook(fmnist_root, tmp_path):
     run, attrs = tmp_path / "cond", tmp_path / "attrs"
     nb = execute("06_conditional.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
-                 batch_size=32, epochs=0, max_steps=6, mismatch_weight=0.5, out_dir=str(run), per_class=4,
+                 batch_size=32, epochs=0, max_steps=6, out_dir=str(run), per_class=4,
                  interpolation_steps=4, eval_n=200, classifier=str(tmp_path / "cls.pt"), classifier_epochs=1,
                  attr_images=96, attr_max_steps=4, attr_dir=str(attrs))
     text = text_of(nb)
     assert "10 classes: T-shirt/top, Trouser" in text and "class accuracy" in text
     assert images_in(nb) >= 6  # losses, class grid, interpolation, per-class FID, tag toggles
     cfg = json.loads((run / "config.json").read_text())
+    # the recipe's conditional settings reach the run
     assert cfg["model"]["condition"] == "class" and cfg["objective"]["mismatch_weight"] == 0.5
+    assert cfg["objective"]["mode_seeking"] == 1.0 and "mismatch_weight=0.5, mode_seeking=1.0" in text
     assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
     state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]

@@ -117,6 +117,27 @@ def test_ema_arithmetic():
     assert not any(p.requires_grad for p in ema.shadow.parameters())
 
 
+def test_ema_rampup_sets_the_span_of_the_average():
+    """--ema-rampup r: d_t = min(decay, h / (1 + h)), h = r (t + 1); 1/9 is the old (1 + t) / (10 + t)."""
+    def decay_after_one_update(rampup, step, decay=0.999):
+        g = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            g.weight.fill_(0.0)
+        ema = EMA(g, decay=decay, rampup=rampup)
+        with torch.no_grad():
+            g.weight.fill_(1.0)
+        ema.update(g, step=step)
+        return 1 - ema.shadow.weight.item()  # the shadow moved 1 - d of the way to 1
+
+    for t in (0, 10, 1403):
+        assert abs(decay_after_one_update(1 / 9, t) - (1 + t) / (10 + t)) < 1e-6
+    assert abs(decay_after_one_update(0.25, 1403) - 351 / 352) < 1e-6  # h = 351: the last quarter of 1404 steps
+    assert abs(decay_after_one_update(0.25, 10 ** 6) - 0.999) < 1e-6  # capped by --ema-decay
+    assert abs(decay_after_one_update(0.0, 0) - 0.999) < 1e-6  # no warm-up
+    with pytest.raises(ValueError, match="--ema-rampup"):
+        Config.from_flat(ema_rampup=2.0)
+
+
 def test_spectral_norm_keeps_top_singular_value_near_one():
     torch.manual_seed(0)
     D = Discriminator(ndf=8, nc=1, image_size=32, spectral_norm=True)
@@ -246,8 +267,8 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_fast_g_ema_r1_and_classic_is_one_flag_away():
-    from dcgan.config import DEFAULT_RECIPE, RECIPES
+def test_the_default_recipe_is_fast_g_ema_r1_b64_and_classic_is_one_flag_away():
+    from dcgan.config import CONDITIONAL, DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
     for key, value in RECIPES[DEFAULT_RECIPE].items():
@@ -258,6 +279,15 @@ def test_the_default_recipe_is_fast_g_ema_r1_and_classic_is_one_flag_away():
     assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # G at 3x D's rate
     assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
     assert (default.objective.r1_weight, default.objective.r1_every) == (0.1, 16)  # lazy R1
+    assert default.train.batch_size == 64 and Config.from_flat(recipe="fast-g-ema-r1").train.batch_size == 128
+    # conditional runs add the matching-aware D and the mode-seeking term; unconditional ones cannot have them
+    assert (default.objective.mismatch_weight, default.objective.mode_seeking) == (0.0, 0.0)
+    conditional = Config.from_flat(condition="class").objective
+    assert (conditional.mismatch_weight, conditional.mode_seeking) == (0.5, 1.0)
+    assert Config.from_flat(condition="class", mode_seeking=0.0).objective.mode_seeking == 0.0  # explicit wins
+    assert Config.from_flat(condition="class", loss="ragan").objective.mismatch_weight == 0.0  # ragan cannot
+    assert Config.from_flat(condition="class", recipe="fast-g-ema-r1").objective.mode_seeking == 0.0
+    assert all(set(c) == set(CONDITIONAL[DEFAULT_RECIPE]) for c in CONDITIONAL.values()) and set(CONDITIONAL) == set(RECIPES)
     # every recipe names every setting any recipe changes, so switching recipe leaves nothing behind
     keys = {k for r in RECIPES.values() for k in r}
     assert all(set(r) == keys for r in RECIPES.values())
@@ -289,7 +319,7 @@ def test_recipe_list_names_every_recipe_and_its_sources(capsys):
     out = capsys.readouterr().out
     for name, settings in RECIPES.items():
         assert f"{name}" in out
-        for key in settings:
+        for key in list(settings) + ["mismatch_weight", "mode_seeking"]:
             line = next(l for l in out.splitlines() if l.strip().startswith(f"--{key.replace('_', '-')} "))
             assert len(line.split(": ", 1)[1]) > 20  # a source, not an empty note
     assert "(the default)" in out

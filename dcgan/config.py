@@ -241,7 +241,7 @@ class ObjectiveConfig:
         _check(isinstance(self.r1_every, int) and self.r1_every >= 1,
                f"--r1-every must be a positive integer (1: every step, 16: StyleGAN2's lazy R1), got {self.r1_every!r}")
         for name in ("gp_weight", "clip_value", "r1_weight", "instance_noise", "lr_d", "lr_g",
-                     "grad_clip"):
+                     "grad_clip", "mode_seeking"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0,
                    f"--{name.replace('_', '-')} must be >= 0, got {value!r}")
@@ -265,8 +265,6 @@ class ObjectiveConfig:
                    f"--label-smoothing and --label-flip change D's targets, which only "
                    f"{', '.join(TARGET_LOSSES)} have; --loss {self.loss} has none (set --label-smoothing 0 "
                    "--label-flip 0)")
-        _check(isinstance(self.mode_seeking, (int, float)) and self.mode_seeking >= 0,
-               f"--mode-seeking must be >= 0 (1: MSGAN's weight; 0: off), got {self.mode_seeking!r}")
         _check(isinstance(self.mismatch_weight, (int, float)) and self.mismatch_weight >= 0,
                f"--mismatch-weight must be >= 0, got {self.mismatch_weight!r}")
         _check(not (self.mismatch_weight and self.loss == "ragan"),

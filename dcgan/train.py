@@ -97,6 +97,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     state, nets = _build(cfg, data, conds, cond_names, device, ddp)
     if saved is not None:
         state.load_state_dict(saved)
+        _set_hyperparameters(state, cfg)  # the checkpoint's optimiser states carry its rates and betas
     state.history.run_dir, state.history.evals = run_dir, state.evals
     rules = StepRules(oc, cfg.model.nz, cfg.model.condition, device_type=device.type)
     rules.bf16 = _precision(cfg, state, nets, rules, data, conds, device, ddp) == "bf16"
@@ -208,6 +209,17 @@ def _set_rates(state: TrainState, cfg: Config, scale: float, decay: float | None
             if decay is not None or "initial_lr" in group:  # the rate --lr-decay decays from
                 group["initial_lr"] = rate * scale
             group["lr"] = rate * scale * (1.0 if decay is None else decay)
+
+
+def _set_hyperparameters(state: TrainState, cfg: Config) -> None:
+    """This run's rates and Adam betas into optimisers loaded from a checkpoint, whose states hold
+    the old ones: --lr, --lr-g, --lr-d, --beta1 and --beta2 given with --resume take effect, and
+    a plain resume sets the values it already had."""
+    _set_rates(state, cfg, state.lr_scale)
+    for opt in (state.opt_g, state.opt_d):
+        for group in opt.param_groups:
+            if "betas" in group:  # Adam (RMSprop has none)
+                group["betas"] = (cfg.train.beta1, cfg.train.beta2)
 
 
 def _precision(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, data: ImageDataset, conds,

@@ -7,6 +7,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from dcgan.checkpoint import load_checkpoint
+
 from conftest import REPO
 
 
@@ -24,8 +26,13 @@ def test_train_then_sample(fmnist_root, tmp_path):
     assert r.returncode == 0, r.stderr
     assert str(run) in r.stdout and (run / "checkpoints" / "last.pt").is_file()
 
-    r = dcgan("train", "--resume", run, "--max-steps", 18, "--no-progress")
+    # rates and betas given with --resume win over those in the checkpoint's optimiser states
+    r = dcgan("train", "--resume", run, "--max-steps", 18, "--no-progress", "--lr-g", 1e-3, "--lr-d", 3e-4,
+              "--beta2", 0.99)
     assert r.returncode == 0, r.stderr
+    state = load_checkpoint(run)
+    assert [(g["lr"], g["betas"]) for g in state["opt_g"]["param_groups"]] == [(1e-3, (0.5, 0.99))]
+    assert [(g["lr"], g["betas"]) for g in state["opt_d"]["param_groups"]] == [(3e-4, (0.5, 0.99))]
     assert (run / "samples" / "step_0000018.png").is_file()
     assert len((run / "history.csv").read_text().splitlines()) == 1 + 18
 

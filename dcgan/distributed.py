@@ -90,6 +90,26 @@ def replicas_agree(modules: list[torch.nn.Module], d: Distributed) -> bool:
     return all(torch.equal(gathered[0], g) for g in gathered[1:])
 
 
+def mean_over_ranks(tensors) -> list:
+    """The tensors (None kept) averaged over the processes of a torchrun launch, with one
+    collective; themselves when not distributed. For gradients DDP's hooks did not see."""
+    tensors = list(tensors)
+    present = [t for t in tensors if t is not None]
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1 or not present:
+        return tensors
+    flat = torch.cat([t.flatten() for t in present])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    out, i = [], 0
+    for t in tensors:
+        if t is None:
+            out.append(None)
+            continue
+        out.append(flat[i:i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
 def finish(d: Distributed) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -11,6 +11,7 @@ from torch import nn
 
 from .config import ObjectiveConfig
 from .conditions import mismatched
+from .distributed import mean_over_ranks
 from .losses import (OBJECTIVES, Objective, feature_matching_loss, gradient_penalty, matching_aware_d_loss,
                      mode_seeking_loss, no_penalty, paired_conditions, r1_penalty)
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise
@@ -107,8 +108,16 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
     penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
-    (loss_d + penalty).backward()
+    loss_d.backward()
     grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
+    # the penalty's gradient joins after the clip: clipped with the loss's, a lazy R1 step's
+    # gradient (16x the weight) is cut down to --grad-clip once D sharpens, and R1 stops holding D
+    if penalty.requires_grad:
+        params = [p for p in nets.D.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(penalty, params, allow_unused=True)
+        for p, g in zip(params, mean_over_ranks(grads)):  # DDP averaged the loss's part only
+            if g is not None:
+                p.grad = g if p.grad is None else p.grad.add_(g)
     opt_d.step()
     if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
         clip_weights_(nets.D, oc.clip_value)

@@ -93,19 +93,25 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
                       "ema_decay": "kept from fast-g-ema", "label_smoothing": "kept from fast-g-ema",
                       "r1_weight": "Mescheder et al. 2018; benchmarks/objectives.py: gamma 0.1 on fast-g-ema gave FID "
                                    "25.8 / 27.8 / 27.5 vs 27.4 / 32.7 / 31.3 on seeds 999 / 1 / 2 (0.94x, 0.85x, "
-                                   "0.88x; means 27.0 vs 30.4)",
+                                   "0.88x; means 27.0 vs 30.4) while --grad-clip also clipped R1's gradient; "
+                                   "since R1's gradient joins after the clip, 27.6 / 30.2 / 28.4 (mean 28.7)",
                       "r1_every": "Karras et al. 2020 (StyleGAN2's lazy regularisation): the penalty on every 16th D "
                                   "step at 16x the weight, so its second backward pass costs 1/16 of its time",
                       "batch_size": "128, as in classic (batch 64 came next: fast-g-ema-r1-b64)"},
     "fast-g-ema-r1-b64": {"": "fast-g-ema-r1 at batch 64: the same 3 epochs of data in twice the G updates",
                           "grad_clip": "kept from fast-g-ema-r1", "lr": "kept from fast-g-ema-r1",
                           "lr_g": "kept from fast-g-ema-r1", "ema_decay": "kept from fast-g-ema-r1",
-                          "label_smoothing": "kept from fast-g-ema-r1", "r1_weight": "kept from fast-g-ema-r1",
+                          "label_smoothing": "kept from fast-g-ema-r1",
+                          "r1_weight": "kept from fast-g-ema-r1; its gradient joins D's after --grad-clip (issue 14): "
+                                       "clipped with the loss's, R1 stopped holding D after a few epochs. With it "
+                                       "outside the clip, FID 14.0 / 16.2 / 16.9 at 3 epochs (seeds 999 / 1 / 2; "
+                                       "mean 15.7 vs 19.1 inside it), and a 20-epoch run that improves to the end "
+                                       "(3.2 on 10k samples; inside the clip it peaked at epoch 5 and ended at 14.7)",
                           "r1_every": "kept from fast-g-ema-r1 (every 16th D step: twice as often per epoch)",
                           "batch_size": "benchmarks/objectives.py: batch 64 at the same data budget (2811 updates "
                                         "instead of 1404) gave FID 18.6 / 19.8 / 19.0 vs fast-g-ema-r1's 25.8 / "
                                         "27.8 / 27.5 on seeds 999 / 1 / 2 (0.72x, 0.71x, 0.69x; means 19.1 vs "
-                                        "27.0); an iteration takes 0.6x the time, an epoch 1.2x on a 2-core CPU",
+                                        "27.0; both with R1 inside the clip); an iteration takes 0.6x the time, an epoch 1.2x on a 2-core CPU",
                           "mismatch_weight": "conditional runs only (Reed et al. 2016's matching-aware D): with "
                                              "--mode-seeking 1, class-conditional FID 10.4 / 11.0 / 12.5 on seeds "
                                              "999 / 1 / 2 (the unconditional default: 18.6 / 19.8 / 19.0) with "

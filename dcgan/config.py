@@ -225,8 +225,9 @@ class ObjectiveConfig:
     lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
     lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
     optimizer: str = setting("adam", "adam or rmsprop")
-    grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this (a penalty's, R1 "
-                                         "or WGAN-GP, joins D's after the clip); 0: off")
+    grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this; a penalty's "
+                                         "gradient (R1, WGAN-GP) is clipped on its own, to --r1-every x this, "
+                                         "and added after; 0: off")
     feature_matching: bool = setting(False, "G matches D's mean features on real data instead of fooling D")
     mode_seeking: float = setting(0.0, "mode-seeking term (Mao et al. 2019, MSGAN): G's loss gains w / (mean |G(z1) - "
                                        "G(z2)| / mean |z1 - z2|) over pairs of its fakes, the batch's two halves (in a "

@@ -110,12 +110,18 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
     loss_d.backward()
     grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
-    # the penalty's gradient joins after the clip: clipped with the loss's, a lazy R1 step's
-    # gradient (16x the weight) is cut down to --grad-clip once D sharpens, and R1 stops holding D
+    # the penalty's gradient is clipped on its own and joins after the loss's clip. Clipped with
+    # the loss's, a lazy R1 step's gradient (N times the weight) was cut down to --grad-clip once D
+    # sharpened, and R1 stopped holding D; its own bound is N x --grad-clip, the clip of the N steps
+    # it stands for, which still tames the first steps' spike (an untrained projection D's R1 is huge)
     if penalty.requires_grad:
         params = [p for p in nets.D.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(penalty, params, allow_unused=True)
-        for p, g in zip(params, mean_over_ranks(grads)):  # DDP averaged the loss's part only
+        grads = [g for g in mean_over_ranks(torch.autograd.grad(penalty, params, allow_unused=True))]
+        if oc.grad_clip > 0:
+            norm = torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads if g is not None]))
+            scale = (oc.grad_clip * rules.penalty_every / (norm + 1e-6)).clamp(max=1.0)
+            grads = [g * scale if g is not None else None for g in grads]
+        for p, g in zip(params, grads):  # DDP averaged the loss's part only: mean_over_ranks the penalty's
             if g is not None:
                 p.grad = g if p.grad is None else p.grad.add_(g)
     opt_d.step()

@@ -31,7 +31,7 @@ SEED = 999  # the default run's
 TUNED = "grad-clip"  # the variant that was the default recipe before issue 14
 
 _FGER1 = {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
-          "r1_weight": 0.1, "r1_every": 16}  # fast-g-ema-r1, the default recipe
+          "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"}  # fast-g-ema-r1
 
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
@@ -89,16 +89,16 @@ VARIANTS = {
                                "label_smoothing": 0.1},
     "ragan-g12-d4-ema-smooth": {"loss": "ragan", "grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4,
                                 "ema_decay": 0.999, "label_smoothing": 0.1},
-    # on top of fast-g-ema (the row above ragan's); fge-r1-lazy is fast-g-ema-r1, the default
+    # on top of fast-g-ema (the row above ragan's); fge-r1-lazy is fast-g-ema-r1
     "fge-lr6": {"grad_clip": 10.0, "lr_g": 1.8e-3, "lr_d": 6e-4, "ema_decay": 0.999, "label_smoothing": 0.1},
     "fge-r1-lazy": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
-                    "r1_weight": 0.1, "r1_every": 16},
+                    "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"},
     "fge-r1-lazy-1": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
-                      "r1_weight": 1.0, "r1_every": 16},
+                      "r1_weight": 1.0, "r1_every": 16, "penalty_clip": "joint"},
     "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
                         "label_smoothing": 0.1, "ngf": 96, "ndf": 48},
-    # session 7: on top of fast-g-ema-r1 (fge-r1-lazy), the default
-    "fger1-b64": {**_FGER1, "batch_size": 64},
+    # session 7: on top of fast-g-ema-r1 (fge-r1-lazy); all R1 in the clip (joint) but the default's
+    "fger1-b64": {**_FGER1, "batch_size": 64, "penalty_clip": "own"},  # the default recipe
     "fger1-lr6": {**_FGER1, "lr_g": 1.8e-3, "lr_d": 6e-4},
     "fger1-beta2-99": {**_FGER1, "beta2": 0.99},
     # the EMA's span: the warm-up keeps it at about the last 1/9 of the run in a short one (--ema-rampup)

@@ -14,6 +14,7 @@ LOSSES = ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan", "ragan")
 D_NORMS = ("auto", "batch", "layer", "instance", "none")
 AUGMENTS = ("color", "translation", "cutout")
 OPTIMIZERS = ("adam", "rmsprop")
+PENALTY_CLIPS = ("own", "joint")
 CONDITIONS = ("none", "class", "attrs")
 TARGET_LOSSES = ("bce", "minimax", "lsgan", "ragan")  # losses with real/fake targets to smooth or flip
 
@@ -225,9 +226,12 @@ class ObjectiveConfig:
     lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
     lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
     optimizer: str = setting("adam", "adam or rmsprop")
-    grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this; a penalty's "
-                                         "gradient (R1, WGAN-GP) is clipped on its own, to --r1-every x this, "
-                                         "and added after; 0: off")
+    grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this (a penalty's: see "
+                                         "--penalty-clip); 0: off")
+    penalty_clip: str = setting("own", "how a penalty's gradient (R1, WGAN-GP) meets --grad-clip: own (clipped on "
+                                       "its own, to --r1-every x the clip, then added to the loss's clipped "
+                                       "gradient) or joint (clipped together with the loss's: R1 stops holding "
+                                       "a sharpening D after a few epochs)")
     feature_matching: bool = setting(False, "G matches D's mean features on real data instead of fooling D")
     mode_seeking: float = setting(0.0, "mode-seeking term (Mao et al. 2019, MSGAN): G's loss gains w / (mean |G(z1) - "
                                        "G(z2)| / mean |z1 - z2|) over pairs of its fakes, the batch's two halves (in a "
@@ -260,6 +264,8 @@ class ObjectiveConfig:
         unknown = [a for a in self.augmentations if a not in AUGMENTS]
         _check(not unknown, f"--diffaug {self.diffaug!r}: unknown {unknown}; use a comma-separated "
                             f"subset of {', '.join(AUGMENTS)}")
+        _check(self.penalty_clip in PENALTY_CLIPS,
+               f"--penalty-clip must be one of {', '.join(PENALTY_CLIPS)}, got {self.penalty_clip!r}")
         _check(self.optimizer in OPTIMIZERS,
                f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.label_smoothing or self.label_flip:

@@ -11,24 +11,26 @@ from typing import Any
 RECIPES: dict[str, dict[str, Any]] = {
     # every recipe names every setting any recipe changes, so none inherits another's
     "classic": {"grad_clip": 0.0, "lr": 2e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,  # Radford et al.
-                "r1_weight": 0.0, "r1_every": 1, "batch_size": 128},
+                "r1_weight": 0.0, "r1_every": 1, "batch_size": 128, "penalty_clip": "own"},
     "tuned": {"grad_clip": 10.0, "lr": 2e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,  # before issue 14
-              "r1_weight": 0.0, "r1_every": 1, "batch_size": 128},
+              "r1_weight": 0.0, "r1_every": 1, "batch_size": 128, "penalty_clip": "own"},
     "fast": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 0.0, "ema_decay": 0.0, "label_smoothing": 0.0,
-             "r1_weight": 0.0, "r1_every": 1, "batch_size": 128},
+             "r1_weight": 0.0, "r1_every": 1, "batch_size": 128, "penalty_clip": "own"},
     "fast-g": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 8e-4, "ema_decay": 0.0, "label_smoothing": 0.0,
-               "r1_weight": 0.0, "r1_every": 1, "batch_size": 128},
+               "r1_weight": 0.0, "r1_every": 1, "batch_size": 128, "penalty_clip": "own"},
     "fast-g-ema": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
-                   "r1_weight": 0.0, "r1_every": 1, "batch_size": 128},
+                   "r1_weight": 0.0, "r1_every": 1, "batch_size": 128, "penalty_clip": "own"},
     "fast-g-ema-r1": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
-                      "r1_weight": 0.1, "r1_every": 16, "batch_size": 128},
+                      "r1_weight": 0.1, "r1_every": 16, "batch_size": 128, "penalty_clip": "joint"},
     "fast-g-ema-r1-b64": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999,
-                          "label_smoothing": 0.1, "r1_weight": 0.1, "r1_every": 16, "batch_size": 64},
+                          "label_smoothing": 0.1, "r1_weight": 0.1, "r1_every": 16, "batch_size": 64,
+                          "penalty_clip": "own"},
 }
 DEFAULT_RECIPE = "fast-g-ema-r1-b64"
 # what each recipe adds when G and D are conditional (--condition class or attrs), over RECIPES[name]
-CONDITIONAL: dict[str, dict[str, Any]] = {name: {"mismatch_weight": 0.0, "mode_seeking": 0.0} for name in RECIPES}
-CONDITIONAL["fast-g-ema-r1-b64"] = {"mismatch_weight": 0.5, "mode_seeking": 1.0}
+CONDITIONAL: dict[str, dict[str, Any]] = {name: {"mismatch_weight": 0.0, "mode_seeking": 0.0,
+                                                  "penalty_clip": RECIPES[name]["penalty_clip"]} for name in RECIPES}
+CONDITIONAL["fast-g-ema-r1-b64"] = {"mismatch_weight": 0.5, "mode_seeking": 1.0, "penalty_clip": "joint"}
 # where each recipe setting comes from: `dcgan train --recipe list` prints this
 RECIPE_SOURCES: dict[str, dict[str, str]] = {
     "classic": {"": "Radford et al. 2015: Adam lr 2e-4, betas (0.5, 0.999), batch 128, BCE, N(0, 0.02) init",
@@ -124,6 +126,16 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
 }
 
 
+_NO_PENALTY = "no R1 in this recipe, so nothing to clip (own, the code's default, should --r1-weight be added)"
+for _name in ("classic", "tuned", "fast", "fast-g", "fast-g-ema"):
+    RECIPE_SOURCES[_name]["penalty_clip"] = _NO_PENALTY
+RECIPE_SOURCES["fast-g-ema-r1"]["penalty_clip"] = (
+    "R1's gradient clipped together with the loss's, as the code did when this recipe's FIDs were measured; "
+    "in a 20-epoch run it peaked at epoch 8 and then lost ground (issue 14 found why: see the default's --penalty-clip)")
+RECIPE_SOURCES["fast-g-ema-r1-b64"]["penalty_clip"] = "PENDING"
+RECIPE_SOURCES["fast-g-ema-r1-b64"]["conditional penalty_clip"] = "PENDING"
+
+
 def describe_recipes() -> str:
     """Every recipe, each setting with its value and where it comes from."""
     lines = []
@@ -134,8 +146,10 @@ def describe_recipes() -> str:
             lines.append(f"  {sources['']}")
         for key, value in settings.items():
             lines.append(f"  --{key.replace('_', '-')} {value}: {sources.get(key, '')}")
-        if any(CONDITIONAL[name].values()):
+        extra = {k: v for k, v in CONDITIONAL[name].items() if v != settings.get(k, 0.0)}
+        if extra:
             lines.append("  and with --condition class or attrs:")
-            for key, value in CONDITIONAL[name].items():
-                lines.append(f"    --{key.replace('_', '-')} {value}: {sources.get(key, '')}")
+            for key, value in extra.items():
+                lines.append(f"    --{key.replace('_', '-')} {value}: "
+                             f"{sources.get('conditional ' + key, sources.get(key, ''))}")
     return "\n".join(lines)

@@ -108,27 +108,36 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
     penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
-    loss_d.backward()
-    grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
-    # the penalty's gradient is clipped on its own and joins after the loss's clip. Clipped with
-    # the loss's, a lazy R1 step's gradient (N times the weight) was cut down to --grad-clip once D
-    # sharpened, and R1 stopped holding D; its own bound is N x --grad-clip, the clip of the N steps
-    # it stands for, which still tames the first steps' spike (an untrained projection D's R1 is huge)
-    if penalty.requires_grad:
-        params = [p for p in nets.D.parameters() if p.requires_grad]
-        grads = [g for g in mean_over_ranks(torch.autograd.grad(penalty, params, allow_unused=True))]
-        if oc.grad_clip > 0:
-            norm = torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads if g is not None]))
-            scale = (oc.grad_clip * rules.penalty_every / (norm + 1e-6)).clamp(max=1.0)
-            grads = [g * scale if g is not None else None for g in grads]
-        for p, g in zip(params, grads):  # DDP averaged the loss's part only: mean_over_ranks the penalty's
-            if g is not None:
-                p.grad = g if p.grad is None else p.grad.add_(g)
+    if oc.penalty_clip == "joint":  # one clip over both: a sharp D's lazy R1 step gets cut to the clip
+        (loss_d + penalty).backward()
+        grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
+    else:
+        loss_d.backward()
+        grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
+        if penalty.requires_grad:
+            _add_penalty_gradient(nets.D, penalty, oc.grad_clip * rules.penalty_every)
     opt_d.step()
     if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
         clip_weights_(nets.D, oc.clip_value)
     return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, real_in, fake, grad_norm, noise,
                     fake_cond)
+
+
+def _add_penalty_gradient(D: nn.Module, penalty: Tensor, max_norm: float) -> None:
+    """Add the penalty's gradient to D's, clipped on its own to max_norm (N x --grad-clip for a lazy
+    R1 step, which stands for N steps; 0: unclipped). Clipped with the loss's, a lazy R1 step of a
+    sharpening D was cut to --grad-clip and R1 stopped holding D (issue 14's long run); unclipped,
+    the first R1 steps of an untrained conditional D (penalties in the hundreds) swamped Adam's
+    second moment."""
+    params = [p for p in D.parameters() if p.requires_grad]
+    grads = mean_over_ranks(torch.autograd.grad(penalty, params, allow_unused=True))  # DDP's hooks miss it
+    if max_norm > 0:
+        norm = torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads if g is not None]))
+        scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+        grads = [None if g is None else g * scale for g in grads]
+    for p, g in zip(params, grads):
+        if g is not None:
+            p.grad = g if p.grad is None else p.grad.add_(g)
 
 
 def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DStepOut, cond: Tensor | None,

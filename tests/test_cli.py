@@ -64,7 +64,8 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert r.returncode == 2 and "--image-size 50 cannot be built" in r.stderr and "nearest: 48, 56" in r.stderr
     assert "Traceback" not in r.stderr
     for flag, value, message in (("--mode-seeking", -1, "--mode-seeking must be >= 0"),
-                                 ("--ema-rampup", 2, "--ema-rampup must lie in [0, 1]")):
+                                 ("--ema-rampup", 2, "--ema-rampup must lie in [0, 1]"),
+                                 ("--penalty-clip", "both", "--penalty-clip must be one of own, joint")):
         r = dcgan("train", flag, value, "--max-steps", 1)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     r = dcgan("train", "--dataset", "cifar10", "--data-root", tmp_path, "--no-download", "--max-steps", 1,

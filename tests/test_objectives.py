@@ -287,6 +287,11 @@ def test_the_default_recipe_is_fast_g_ema_r1_b64_and_classic_is_one_flag_away():
     assert Config.from_flat(condition="class", mode_seeking=0.0).objective.mode_seeking == 0.0  # explicit wins
     assert Config.from_flat(condition="class", loss="ragan").objective.mismatch_weight == 0.0  # ragan cannot
     assert Config.from_flat(condition="class", recipe="fast-g-ema-r1").objective.mode_seeking == 0.0
+    # R1's gradient: clipped on its own in unconditional runs (the long-run fix), with the loss's in
+    # conditional ones (measured better at 3 epochs); fast-g-ema-r1 keeps the joint clip it was measured with
+    assert (default.objective.penalty_clip, conditional.penalty_clip) == ("own", "joint")
+    assert Config.from_flat(condition="class", penalty_clip="own").objective.penalty_clip == "own"
+    assert Config.from_flat(recipe="fast-g-ema-r1", condition="class").objective.penalty_clip == "joint"
     assert all(set(c) == set(CONDITIONAL[DEFAULT_RECIPE]) for c in CONDITIONAL.values()) and set(CONDITIONAL) == set(RECIPES)
     # every recipe names every setting any recipe changes, so switching recipe leaves nothing behind
     keys = {k for r in RECIPES.values() for k in r}

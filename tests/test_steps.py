@@ -114,6 +114,11 @@ def test_the_penalty_is_clipped_on_its_own_at_n_times_the_clip(parts):
         # what the penalty adds is bounded by every x clip, not by the loss's clip
         assert norm([p.grad - a for p, a in zip(params, loss_grads)]) == pytest.approx(
             min(clip * every, norm(penalty_grads)), rel=1e-3)
+    # --penalty-clip joint: one clip over the sum, as before issue 14 (the conditional default's)
+    torch.manual_seed(1)
+    d_step(nets, opt, StepRules(ObjectiveConfig(grad_clip=1e-3, r1_weight=5.0, r1_every=4, penalty_clip="joint"),
+                                nz=16), real, None, d_step_index=0)
+    assert norm([p.grad for p in params]) <= 1e-3 * 1.001
 
 
 def test_train_step_returns_one_row_of_statistics(parts):

@@ -95,8 +95,7 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
                       "ema_decay": "kept from fast-g-ema", "label_smoothing": "kept from fast-g-ema",
                       "r1_weight": "Mescheder et al. 2018; benchmarks/objectives.py: gamma 0.1 on fast-g-ema gave FID "
                                    "25.8 / 27.8 / 27.5 vs 27.4 / 32.7 / 31.3 on seeds 999 / 1 / 2 (0.94x, 0.85x, "
-                                   "0.88x; means 27.0 vs 30.4) while --grad-clip also clipped R1's gradient; "
-                                   "since R1's gradient joins after the clip, 27.6 / 30.2 / 28.4 (mean 28.7)",
+                                   "0.88x; means 27.0 vs 30.4), R1's gradient clipped with the loss's (joint)",
                       "r1_every": "Karras et al. 2020 (StyleGAN2's lazy regularisation): the penalty on every 16th D "
                                   "step at 16x the weight, so its second backward pass costs 1/16 of its time",
                       "batch_size": "128, as in classic (batch 64 came next: fast-g-ema-r1-b64)"},
@@ -104,19 +103,15 @@ RECIPE_SOURCES: dict[str, dict[str, str]] = {
                           "grad_clip": "kept from fast-g-ema-r1", "lr": "kept from fast-g-ema-r1",
                           "lr_g": "kept from fast-g-ema-r1", "ema_decay": "kept from fast-g-ema-r1",
                           "label_smoothing": "kept from fast-g-ema-r1",
-                          "r1_weight": "kept from fast-g-ema-r1; its gradient joins D's after --grad-clip (issue 14): "
-                                       "clipped with the loss's, R1 stopped holding D after a few epochs. With it "
-                                       "outside the clip, FID 14.0 / 16.2 / 16.9 at 3 epochs (seeds 999 / 1 / 2; "
-                                       "mean 15.7 vs 19.1 inside it), and a 20-epoch run that improves to the end "
-                                       "(3.2 on 10k samples; inside the clip it peaked at epoch 5 and ended at 14.7)",
+                          "r1_weight": "kept from fast-g-ema-r1 (its gradient clipped on its own: --penalty-clip)",
                           "r1_every": "kept from fast-g-ema-r1 (every 16th D step: twice as often per epoch)",
                           "batch_size": "benchmarks/objectives.py: batch 64 at the same data budget (2811 updates "
                                         "instead of 1404) gave FID 18.6 / 19.8 / 19.0 vs fast-g-ema-r1's 25.8 / "
                                         "27.8 / 27.5 on seeds 999 / 1 / 2 (0.72x, 0.71x, 0.69x; means 19.1 vs "
-                                        "27.0; both with R1 inside the clip); an iteration takes 0.6x the time, an epoch 1.2x on a 2-core CPU",
+                                        "27.0; both with --penalty-clip joint); an iteration takes 0.6x the time, an epoch 1.2x on a 2-core CPU",
                           "mismatch_weight": "conditional runs only (Reed et al. 2016's matching-aware D): with "
                                              "--mode-seeking 1, class-conditional FID 10.4 / 11.0 / 12.5 on seeds "
-                                             "999 / 1 / 2 (the unconditional default: 18.6 / 19.8 / 19.0) with "
+                                             "999 / 1 / 2 (the unconditional default: 14.0 / 16.2 / 16.9) with "
                                              "class accuracy 0.90 (0.99x the classifier's); at seed 999, 27.3 "
                                              "without either, and alone 20.8 with accuracy 0.965 but recall 0.19",
                           "mode_seeking": "conditional runs only (Mao et al. 2019, MSGAN): against collapse within "
@@ -132,8 +127,14 @@ for _name in ("classic", "tuned", "fast", "fast-g", "fast-g-ema"):
 RECIPE_SOURCES["fast-g-ema-r1"]["penalty_clip"] = (
     "R1's gradient clipped together with the loss's, as the code did when this recipe's FIDs were measured; "
     "in a 20-epoch run it peaked at epoch 8 and then lost ground (issue 14 found why: see the default's --penalty-clip)")
-RECIPE_SOURCES["fast-g-ema-r1-b64"]["penalty_clip"] = "PENDING"
-RECIPE_SOURCES["fast-g-ema-r1-b64"]["conditional penalty_clip"] = "PENDING"
+RECIPE_SOURCES["fast-g-ema-r1-b64"]["penalty_clip"] = (
+    "issue 14's long run: clipped with the loss's (joint), a sharpening D's lazy R1 step was cut to --grad-clip "
+    "and R1 stopped holding D; FID peaked at epoch 5 and ended at 14.7 (10k samples). Clipped on its own, at "
+    "16 x the clip, the 20-epoch run improves to the end, to 3.2, and 3 epochs give 14.0 / 16.2 / 16.9 on "
+    "seeds 999 / 1 / 2 (mean 15.7, against joint's 18.6 / 19.8 / 19.0)")
+RECIPE_SOURCES["fast-g-ema-r1-b64"]["conditional penalty_clip"] = (
+    "conditional runs keep the joint clip their FIDs above were measured with: at seed 999, own gave 14.8 "
+    "(class accuracy 0.893) and R1 unclipped 31.0 (0.859), against joint's 10.4 (0.905)")
 
 
 def describe_recipes() -> str:

@@ -74,7 +74,7 @@ def test_train_notebook(trained_run):
     assert "starting the run in" in text
     # the default recipe reaches the run
     assert ("recipe fast-g-ema-r1-b64: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
-            "label_smoothing=0.1, r1_weight=0.1 (every 16)") in text
+            "label_smoothing=0.1, r1_weight=0.1 (every 16, clip own)") in text
     objective = json.loads((run / "config.json").read_text())["objective"]
     assert (objective["grad_clip"], objective["lr_g"], objective["ema_decay"]) == (10.0, 1.2e-3, 0.999)
     assert "_anim_img" in text  # the inline animation player
@@ -141,7 +141,7 @@ def test_conditional_notebook(fmnist_root, tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     # the recipe's conditional settings reach the run
     assert cfg["model"]["condition"] == "class" and cfg["objective"]["mismatch_weight"] == 0.5
-    assert cfg["objective"]["mode_seeking"] == 1.0 and "mismatch_weight=0.5, mode_seeking=1.0" in text
+    assert cfg["objective"]["mode_seeking"] == 1.0 and cfg["objective"]["penalty_clip"] == "joint" and "mismatch_weight=0.5, mode_seeking=1.0" in text
     assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
     state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]

@@ -250,8 +250,9 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
         assert r.returncode != 0
         assert r.stderr.count("dcgan train: error: training diverged at iteration 4: a loss is not finite") == 1
         # the workers end with exit code 2 and no traceback of their own; torchrun adds its summary (and
-        # may stop the second worker itself when the first one's exit reaches it first)
-        assert "exitcode  : 2" in r.stderr and "dcgan/train.py" not in r.stderr
+        # may stop the second worker itself when the first one's exit reaches it first; gloo then aborts
+        # it, and the summary names that worker's signal instead: seen once in a clean-clone CI run)
+        assert ("exitcode  : 2" in r.stderr or "Signal 6 (SIGABRT)" in r.stderr) and "dcgan/train.py" not in r.stderr
         assert seconds < 60  # every rank ended: none waits alone in a collective
         assert load_checkpoint(out)["iteration"] == 2
     else:

@@ -91,8 +91,7 @@ VARIANTS = {
                                 "ema_decay": 0.999, "label_smoothing": 0.1},
     # on top of fast-g-ema (the row above ragan's); fge-r1-lazy is fast-g-ema-r1
     "fge-lr6": {"grad_clip": 10.0, "lr_g": 1.8e-3, "lr_d": 6e-4, "ema_decay": 0.999, "label_smoothing": 0.1},
-    "fge-r1-lazy": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
-                    "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"},
+    "fge-r1-lazy": dict(_FGER1),
     "fge-r1-lazy-1": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
                       "r1_weight": 1.0, "r1_every": 16, "penalty_clip": "joint"},
     "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,

@@ -199,7 +199,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         from .checkpoint import load_checkpoint
 
-        saved = load_checkpoint(args.resume)["config"]
+        saved = Config.from_dict(load_checkpoint(args.resume)["config"]).to_dict()  # fills older versions' gaps
         flat = _flatten(saved)
         flat.update(given)
         flat["out"] = given.get("out", "")  # the run goes on where its checkpoint is, unless --out says

@@ -287,6 +287,13 @@ class ObjectiveConfig:
         return [a.strip() for a in self.diffaug.split(",") if a.strip()]
 
 
+# Settings added with a default that differs from what the code did before them: a config written
+# earlier (a checkpoint resumed, evaluated or sampled) keeps the old behaviour.
+WRITTEN_BEFORE: dict[str, dict[str, Any]] = {
+    "objective": {"penalty_clip": "joint"},  # R1's gradient was clipped with the loss's until issue 14
+}
+
+
 # Presets: a recipe (recipes.py) or a loss fills in settings the user did not give (explicit ones win).
 LOSS_PRESETS: dict[str, dict[str, Any]] = {  # the papers' settings, over the recipe's
     "wgan": {"d_steps": 5, "optimizer": "rmsprop", "lr": 5e-5, "lr_g": 0.0, "grad_clip": 0.0,  # Arjovsky et al. 2017
@@ -335,7 +342,9 @@ class Config:
         unknown = set(d) - set(SECTIONS)
         _check(not unknown, f"unknown config sections {sorted(unknown)}; "
                             f"valid ones are {', '.join(SECTIONS)}")
-        return cls(**{name: _build(c, d.get(name, {})) for name, c in SECTIONS.items()})
+        # a setting the writer's version lacked takes the value that version had in effect
+        d = {name: {**WRITTEN_BEFORE.get(name, {}), **d.get(name, {})} for name in SECTIONS}
+        return cls(**{name: _build(c, d[name]) for name, c in SECTIONS.items()})
 
     @classmethod
     def from_flat(cls, *, recipe: str = DEFAULT_RECIPE, **kwargs: Any) -> "Config":

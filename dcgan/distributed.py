@@ -100,14 +100,8 @@ def mean_over_ranks(tensors) -> list:
     flat = torch.cat([t.flatten() for t in present])
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
-    out, i = [], 0
-    for t in tensors:
-        if t is None:
-            out.append(None)
-            continue
-        out.append(flat[i:i + t.numel()].view_as(t))
-        i += t.numel()
-    return out
+    parts = iter(flat.split([t.numel() for t in present]))
+    return [None if t is None else next(parts).view_as(t) for t in tensors]
 
 
 def finish(d: Distributed) -> None:

@@ -108,14 +108,11 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
     penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
-    if oc.penalty_clip == "joint":  # one clip over both: a sharp D's lazy R1 step gets cut to the clip
-        (loss_d + penalty).backward()
-        grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
-    else:
-        loss_d.backward()
-        grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
-        if penalty.requires_grad:
-            _add_penalty_gradient(nets.D, penalty, oc.grad_clip * rules.penalty_every)
+    joint = oc.penalty_clip == "joint"  # one clip over both: a sharp D's lazy R1 step gets cut to the clip
+    (loss_d + penalty if joint else loss_d).backward()
+    grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)
+    if not joint and penalty.requires_grad:
+        _add_penalty_gradient(nets.D, penalty, oc.grad_clip * rules.penalty_every)
     opt_d.step()
     if oc.loss == "wgan":  # the original WGAN's crude Lipschitz constraint
         clip_weights_(nets.D, oc.clip_value)

@@ -32,6 +32,10 @@ def test_round_trip_through_dict():
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="valid ones are"):
         Config.from_dict({"train": {"bogus": 1}})
+    # a config written before --penalty-clip keeps the joint clip that code had; a new one its own
+    old = cfg.to_dict()
+    del old["objective"]["penalty_clip"]
+    assert Config.from_dict(old).objective.penalty_clip == "joint" and cfg.objective.penalty_clip == "own"
 
 
 def test_defaults_are_the_default_recipe_and_classic_is_the_paper():

@@ -1,7 +1,7 @@
 """Seconds per training iteration and per epoch of each recipe, as ratios to a baseline recipe, in one process.
 
-    python benchmarks/recipe_cost.py                     # fast-g-ema-r1-b64, fast-g-ema-r1, tuned, classic
-    python benchmarks/recipe_cost.py --recipes fast-g-ema-r1,fast-g --iters 300 --repeats 3
+    python benchmarks/recipe_cost.py                     # r1-ema (the default) and classic
+    python benchmarks/recipe_cost.py --recipes r1-ema,sngan,classic --iters 300 --repeats 3
 
 Each recipe trains the default run (Fashion-MNIST 32x32 at the recipe's batch size, snapshots every
 100 iterations, as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
@@ -39,9 +39,9 @@ def timed_run(recipe: str, steps: int, out: Path, args, precision: str) -> float
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipes", default="fast-g-ema-r1-b64,fast-g-ema-r1,tuned,classic",
-                   help="comma-separated; ratios are to the first (default: fast-g-ema-r1-b64,fast-g-ema-r1,tuned,"
-                        "classic)")
+    p.add_argument("--recipes", default="r1-ema,classic",
+                   help="comma-separated; ratios are to the first (default: r1-ema,classic); the ablation's steps "
+                        "(tuned, fast-g-ema-r1, ...) are accepted by their old names")
     p.add_argument("--iters", type=int, default=200, help="iterations timed per run (default: 200)")
     p.add_argument("--short", type=int, default=20, help="the short run subtracted (default: 20)")
     p.add_argument("--repeats", type=int, default=2)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPE_SOURCES, RECIPES, describe_recipes  # noqa: F401 (re-exported)
+from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPES, describe_recipes, resolve_recipe  # noqa: F401 (re-exported)
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -61,6 +61,9 @@ class ModelConfig:
     d_condition: str = setting("projection", "how D reads the condition: projection (Miyato & Koyama) or concat (an "
                                              "input channel)", run=True)
     embed_dim: int = setting(64, "length of G's condition embedding", run=True)
+    model_version: int = setting(2, "layout of G and D: 2 adds a stride-1 block at the start map of sizes whose "
+                                    "start is 5 or 7 px (28, 40, 56, 112...); 1: the layout without it (checkpoints "
+                                    "written before this setting)", run=True)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -75,6 +78,7 @@ class ModelConfig:
                f"--d-condition must be projection or concat, got {self.d_condition!r}")
         _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
                f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
+        _check(self.model_version in (1, 2, 3), f"--model-version must be 1 or 2, got {self.model_version!r}")
 
 
 @dataclass
@@ -122,7 +126,7 @@ class TrainConfig:
     batch_size: int = setting(64, "images per batch", run=True)
     epochs: int = setting(5, "passes over the data (ignored when --max-steps is set)")
     max_steps: int = setting(0, "stop after this many iterations (0: use --epochs)")
-    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (fast-g-ema-r1-b64, the default recipe, "
+    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (r1-ema, the default recipe, "
                                 "sets G's to 3x this, and keeps that ratio when --lr is given alone)")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
@@ -290,7 +294,8 @@ class ObjectiveConfig:
 # Settings added with a default that differs from what the code did before them: a config written
 # earlier (a checkpoint resumed, evaluated or sampled) keeps the old behaviour.
 WRITTEN_BEFORE: dict[str, dict[str, Any]] = {
-    "objective": {"penalty_clip": "joint"},  # R1's gradient was clipped with the loss's until issue 14
+    "model": {"model_version": 1},  # G and D had no stride-1 start block at 28, 40, 56... px
+    "objective": {"penalty_clip": "joint"},  # R1's gradient was clipped with the loss's before the setting
 }
 
 
@@ -352,13 +357,14 @@ class Config:
 
         `recipe` and the chosen loss's preset fill in what `kwargs` leaves out.
         """
-        _check(recipe in RECIPES, f"--recipe {recipe!r} is not known; choose one of {', '.join(RECIPES)}")
-        preset = dict(RECIPES[recipe])
+        from .runtime import report
+
+        preset, conditional = resolve_recipe(recipe, report)
         if kwargs.get("condition", "none") != "none":  # what the recipe adds for a conditional G and D
-            preset.update(CONDITIONAL[recipe])
+            preset.update(conditional)
         preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
         if "lr" in kwargs and "lr_g" not in kwargs and preset.get("lr_g"):
-            # the recipe's G rate is a multiple of its D rate (fast-g-ema-r1-b64: 3x): a given --lr moves both
+            # the recipe's G rate is a multiple of its D rate (r1-ema: 3x): a given --lr moves both
             preset["lr_g"] = kwargs["lr"] * (preset["lr_g"] / preset["lr"])
         kwargs = {**preset, **kwargs}
         sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -367,6 +373,10 @@ class Config:
             _check(key in owners, f"unknown setting {key!r}; valid settings are "
                                   f"{', '.join(sorted(owners))}")
             sections[owners[key]][key] = value
+        for name, old in WRITTEN_BEFORE.items():  # a new config takes today's defaults, not an old writer's
+            fields = {f.name: f for f in dataclasses.fields(SECTIONS[name])}
+            for key in old:
+                sections[name].setdefault(key, fields[key].default)
         return cls.from_dict(sections)
 
 

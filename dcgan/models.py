@@ -35,6 +35,23 @@ def nearest_sizes(image_size: int, n: int = 2) -> list[int]:
     return (below + above)[:n] or sizes[:n]
 
 
+# The layout of G and D. 2: sizes whose start map is 5 or 7 px (28, 40, 56, 112, 160, 224) also get a
+# stride-1 3x3 block there, so they are as deep and as wide at the start as the power-of-two size
+# above them; 1: the earlier layout without it (checkpoints written before the key keep it).
+MODEL_VERSION = 2
+MODEL_VERSIONS = (1, 2)
+
+
+def has_start_block(image_size: int, model_version: int = MODEL_VERSION) -> bool:
+    """Whether G and D hold a stride-1 block at the s0 x s0 map: start maps of 5 or 7 px, from version 2.
+
+    With s0 = 7 the paper's ladder leaves 28 px two stride-2 layers (32 px has three): G's widest
+    map is half as wide as 32 px's and D one layer shallower; at 2 epochs of Fashion-MNIST that
+    scored about 1.8x the 32 px FID (docs/sizes-and-data.md). One more block at s0 restores both.
+    """
+    return model_version >= 2 and size_plan(image_size)[0] >= 5
+
+
 def num_upsamplings(image_size: int) -> int:
     """Stride-2 layers between the s0 x s0 map and the image: 3 for 32, 4 for 64, 5 for 128, 2 for 28."""
     return size_plan(image_size)[1]
@@ -66,28 +83,39 @@ class Generator(nn.Module):
     For S = 64 this is the paper's G: (ngf*8) x 4 x 4 -> (ngf*4) x 8 x 8 -> (ngf*2) x 16 x 16
     -> ngf x 32 x 32 -> nc x 64 x 64. Other sizes add or drop a middle block, so the
     widest layer is always the first (s0 x s0) and the last hidden layer is always ngf wide;
-    S = s0 * 2^k starts from s0 x s0 (28: 7 x 7 -> 14 -> 28, as in the Keras MNIST DCGAN).
+    S = s0 * 2^k starts from s0 x s0; start maps of 5 or 7 px add a stride-1 block there
+    (28: 256 x 7 x 7 -> 128 x 7 x 7 -> 64 x 14 x 14 -> nc x 28 x 28, as in the Keras MNIST DCGAN).
     With n_cond > 0 the condition is embedded (e, embed_dim wide), concatenated to z, and drives
     every BatchNorm's gain and bias (conditional BN).
     """
 
     def __init__(self, *, nz: int = 100, ngf: int = 64, nc: int = 1, image_size: int = 32,
-                 n_cond: int = 0, embed_dim: int = 64):
+                 n_cond: int = 0, embed_dim: int = 64, model_version: int = MODEL_VERSION):
         super().__init__()
         self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
+        self.model_version = model_version
         s0, n = size_plan(image_size)
-        width = ngf * 2 ** (n - 1)
+        start_block = has_start_block(image_size, model_version)
+        width = ngf * 2 ** (n - 1 + start_block)
         e = embed_dim if n_cond else 0
 
         def norm(channels):
             return CondBatchNorm2d(channels, embed_dim) if n_cond else nn.BatchNorm2d(channels)
 
+        first = 4 if start_block and model_version == 3 else s0
         layers: list[nn.Module] = [
             # z (+ e): (nz + e) x 1 x 1 -> width x s0 x s0 (a kernel of s0; 4 for powers of two)
-            nn.ConvTranspose2d(nz + e, width, s0, 1, 0, bias=False),
+            nn.ConvTranspose2d(nz + e, width, first, 1, 0, bias=False),
             norm(width),
             nn.ReLU(True),
         ]
+        if start_block:
+            # width x s0 x s0 -> (width/2) x s0 x s0 (28: 256 x 7 x 7 -> 128 x 7 x 7, the Keras seed's
+            # stride-1 layer at 7 x 7)
+            block = (nn.ConvTranspose2d(width, width // 2, s0 - 3, 1, 0, bias=False) if model_version == 3
+                     else nn.Conv2d(width, width // 2, 3, 1, 1, bias=False))
+            layers += [block, norm(width // 2), nn.ReLU(True)]
+            width //= 2
         for _ in range(n - 1):
             # width x s x s -> (width/2) x 2s x 2s
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
@@ -144,7 +172,8 @@ class Discriminator(nn.Module):
     """image (N, nc, S, S) -> logits (N,); apply a sigmoid only to report D(x) as a probability.
 
     For S = 64: nc x 64 x 64 -> ndf x 32 x 32 -> (ndf*2) x 16 x 16 -> (ndf*4) x 8 x 8
-    -> (ndf*8) x 4 x 4 -> 1 x 1 x 1. Returning logits lets the loss use
+    -> (ndf*8) x 4 x 4 -> 1 x 1 x 1; for S = 28: nc x 28 x 28 -> ndf x 14 x 14 -> (ndf*2) x 7 x 7
+    -> (ndf*4) x 7 x 7 (the stride-1 block of start maps of 5 or 7 px) -> 1. Returning logits lets the loss use
     binary_cross_entropy_with_logits, which is stable and safe under autocast. `norm` picks the
     hidden layers' normalisation (batch, layer, instance, none); `spectral_norm` constrains each
     convolution's largest singular value to 1; `minibatch_std` adds a batch-spread channel
@@ -153,9 +182,10 @@ class Discriminator(nn.Module):
 
     def __init__(self, *, ndf: int = 64, nc: int = 1, image_size: int = 32, norm: str = "batch",
                  spectral_norm: bool = False, minibatch_std: bool = False, n_cond: int = 0,
-                 condition_mode: str = "projection"):
+                 condition_mode: str = "projection", model_version: int = MODEL_VERSION):
         super().__init__()
         self.ndf, self.nc, self.image_size, self.n_cond = ndf, nc, image_size, n_cond
+        self.model_version = model_version
         self.condition_mode = condition_mode if n_cond else "none"
         extra = int(self.condition_mode == "concat")  # the condition as one more input channel
         s0, n = size_plan(image_size)
@@ -171,10 +201,19 @@ class Discriminator(nn.Module):
                        _norm(norm, width * 2, size // 2),
                        nn.LeakyReLU(0.2, inplace=True)]
             width, size = width * 2, size // 2
+        head = s0
+        if has_start_block(image_size, model_version):
+            # width x s0 x s0 -> (2 width) x s0 x s0 (28: 128 x 7 x 7 -> 256 x 7 x 7), G's start block mirrored
+            v3 = model_version == 3
+            layers += [nn.Conv2d(width, width * 2, s0 - 3 if v3 else 3, 1, 0 if v3 else 1, bias=False),
+                       _norm(norm, width * 2, 4 if v3 else size),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            width *= 2
+            head = 4 if v3 else s0
         self.main = nn.Sequential(*layers)  # -> width x s0 x s0: the features feature matching uses
         self.minibatch_std = MinibatchStd() if minibatch_std else nn.Identity()
         # width (+1) x s0 x s0 -> 1 x 1 x 1
-        self.head = nn.Conv2d(width + int(minibatch_std), 1, s0, 1, 0, bias=False)
+        self.head = nn.Conv2d(width + int(minibatch_std), 1, head, 1, 0, bias=False)
         if self.condition_mode == "projection":
             # Miyato & Koyama 2018: logit += <embed(y), sum of the 4x4 features>
             self.embed = nn.Linear(n_cond, width, bias=False)
@@ -222,11 +261,13 @@ def weights_init(m: nn.Module) -> None:
 
 def build_models(*, nz: int, ngf: int, ndf: int, nc: int, image_size: int, d_norm: str = "batch",
                  spectral_norm: bool = False, minibatch_std: bool = False, n_cond: int = 0,
-                 embed_dim: int = 64, d_condition: str = "projection"):
+                 embed_dim: int = 64, d_condition: str = "projection", model_version: int = MODEL_VERSION):
     """A freshly initialised (G, D) pair; n_cond > 0 makes both conditional."""
-    G = Generator(nz=nz, ngf=ngf, nc=nc, image_size=image_size, n_cond=n_cond, embed_dim=embed_dim)
+    G = Generator(nz=nz, ngf=ngf, nc=nc, image_size=image_size, n_cond=n_cond, embed_dim=embed_dim,
+                  model_version=model_version)
     D = Discriminator(ndf=ndf, nc=nc, image_size=image_size, norm=d_norm, spectral_norm=spectral_norm,
-                      minibatch_std=minibatch_std, n_cond=n_cond, condition_mode=d_condition)
+                      minibatch_std=minibatch_std, n_cond=n_cond, condition_mode=d_condition,
+                      model_version=model_version)
     G.apply(weights_init)
     D.apply(weights_init)
     return G, D

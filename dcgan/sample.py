@@ -26,7 +26,7 @@ def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
     G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights),
                   image_size=cfg.data.image_size, n_cond=len(state.get("cond_names", [])),
-                  embed_dim=cfg.model.embed_dim)
+                  embed_dim=cfg.model.embed_dim, model_version=cfg.model.model_version)
     G.load_state_dict(weights)
     G.condition = cfg.model.condition  # what its condition vectors mean: class or attrs
     G.cond_names = list(state.get("cond_names", []))

@@ -123,9 +123,9 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
 def _add_penalty_gradient(D: nn.Module, penalty: Tensor, max_norm: float) -> None:
     """Add the penalty's gradient to D's, clipped on its own to max_norm (N x --grad-clip for a lazy
     R1 step, which stands for N steps; 0: unclipped). Clipped with the loss's, a lazy R1 step of a
-    sharpening D was cut to --grad-clip and R1 stopped holding D (issue 14's long run); unclipped,
-    the first R1 steps of an untrained conditional D (penalties in the hundreds) swamped Adam's
-    second moment."""
+    sharpening D is cut to --grad-clip and R1 stops holding D: a 20-epoch run stopped improving after
+    epoch 5 (docs/long-runs.md); unclipped, the first R1 steps of an untrained conditional D
+    (penalties in the hundreds) swamped Adam's second moment."""
     params = [p for p in D.parameters() if p.requires_grad]
     grads = mean_over_ranks(torch.autograd.grad(penalty, params, allow_unused=True))  # DDP's hooks miss it
     if max_norm > 0:

@@ -31,10 +31,10 @@ def test_depth_follows_size():
         with pytest.raises(ValueError, match="nearest"):
             size_plan(bad)
     assert set(SIZES) <= set(valid_sizes())
-    # 28 as in the Keras MNIST DCGAN: 7x7, then 14, then 28
+    # 28 as in the Keras MNIST DCGAN: 7x7, a stride-1 block there, then 14, then 28
     G, D = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=28)
     assert G.main[0].kernel_size == (7, 7) and D.head.kernel_size == (7, 7)
-    assert D(G(torch.randn(2, 10)), with_features=True)[1].shape == (2, 16, 7, 7)
+    assert D(G(torch.randn(2, 10)), with_features=True)[1].shape == (2, 32, 7, 7)
     # the 64x64 G is the paper's: 4x4 block of ngf*8 channels
     G = Generator(nz=100, ngf=64, nc=3, image_size=64)
     assert G.main[0].out_channels == 512
@@ -78,3 +78,68 @@ def test_conditional_heads_and_the_classifier_at_every_size(size):
         assert x.shape == (3, 3, size, size) and D(x, c).shape == (3,)
     features, logits = ClassifierNet(nc=3, image_size=size).features_and_logits(x)
     assert features.shape == (3, 128) and logits.shape == (3, 10)
+
+
+def _g_maps(G, nz):
+    """(channels, side) after each of G's blocks (each convolution's normalised, activated output)."""
+    x, maps = torch.randn(2, nz, 1, 1), []
+    for layer in G.main:
+        x = layer(x)
+        if isinstance(layer, (nn.ReLU, nn.Tanh)):
+            maps.append((x.shape[1], x.shape[-1]))
+    return maps
+
+
+def _d_maps(D, size, nc):
+    x, maps = torch.randn(2, nc, size, size), []
+    for layer in D.main:
+        x = layer(x)
+        if isinstance(layer, nn.LeakyReLU):
+            maps.append((x.shape[1], x.shape[-1]))
+    return maps
+
+
+# G's maps (channels, side) with ngf = ndf = 8 for each size: start maps of 5 or 7 px get a stride-1
+# block there, so they start as wide as the power-of-two size above them and are one block deeper
+G_MAPS = {
+    28: [(32, 7), (16, 7), (8, 14), (1, 28)],
+    32: [(32, 4), (16, 8), (8, 16), (1, 32)],
+    40: [(64, 5), (32, 5), (16, 10), (8, 20), (1, 40)],
+    48: [(64, 3), (32, 6), (16, 12), (8, 24), (1, 48)],
+    56: [(64, 7), (32, 7), (16, 14), (8, 28), (1, 56)],
+    64: [(64, 4), (32, 8), (16, 16), (8, 32), (1, 64)],
+    96: [(128, 3), (64, 6), (32, 12), (16, 24), (8, 48), (1, 96)],
+    112: [(128, 7), (64, 7), (32, 14), (16, 28), (8, 56), (1, 112)],
+    160: [(256, 5), (128, 5), (64, 10), (32, 20), (16, 40), (8, 80), (1, 160)],
+    224: [(256, 7), (128, 7), (64, 14), (32, 28), (16, 56), (8, 112), (1, 224)],
+}
+
+
+@pytest.mark.parametrize("size", sorted(G_MAPS))
+def test_every_listed_size_has_its_shapes(size):
+    G, D = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size)
+    assert _g_maps(G, 10) == G_MAPS[size]
+    # D mirrors G: its maps are G's hidden maps in reverse, each with ndf where G has ngf
+    assert _d_maps(D, size, 1) == G_MAPS[size][:-1][::-1]
+    assert D.head.kernel_size == (size_plan(size)[0],) * 2
+    assert D(G(torch.randn(3, 10))).shape == (3,)
+
+
+@pytest.mark.parametrize("size", [28, 40, 56, 112])
+def test_version_1_keeps_the_layout_without_the_start_block(size):
+    from dcgan.models import has_start_block
+
+    assert has_start_block(size) and not has_start_block(size, 1)
+    G1, D1 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size, model_version=1)
+    G2, _ = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size)
+    assert _g_maps(G1, 10) == G_MAPS[size][1:]  # the same ladder without the widest first map
+    assert len(G1.state_dict()) < len(G2.state_dict())
+    assert D1(G1(torch.randn(2, 10))).shape == (2,)
+
+
+@pytest.mark.parametrize("size", [32, 48, 64, 96, 128])
+def test_sizes_without_the_start_block_are_the_same_in_both_versions(size):
+    G1, D1 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size, model_version=1)
+    G2, D2 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size)
+    assert [v.shape for v in G1.state_dict().values()] == [v.shape for v in G2.state_dict().values()]
+    assert [v.shape for v in D1.state_dict().values()] == [v.shape for v in D2.state_dict().values()]

@@ -73,7 +73,7 @@ def test_train_notebook(trained_run):
     text = text_of(nb)
     assert "starting the run in" in text
     # the default recipe reaches the run
-    assert ("recipe fast-g-ema-r1-b64: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
+    assert ("recipe r1-ema: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
             "label_smoothing=0.1, r1_weight=0.1 (every 16, clip own)") in text
     objective = json.loads((run / "config.json").read_text())["objective"]
     assert (objective["grad_clip"], objective["lr_g"], objective["ema_decay"]) == (10.0, 1.2e-3, 0.999)

@@ -267,7 +267,7 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_fast_g_ema_r1_b64_and_classic_is_one_flag_away():
+def test_the_default_recipe_is_r1_ema_and_classic_is_one_flag_away(capsys):
     from dcgan.config import CONDITIONAL, DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
@@ -279,7 +279,8 @@ def test_the_default_recipe_is_fast_g_ema_r1_b64_and_classic_is_one_flag_away():
     assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # G at 3x D's rate
     assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
     assert (default.objective.r1_weight, default.objective.r1_every) == (0.1, 16)  # lazy R1
-    assert default.train.batch_size == 64 and Config.from_flat(recipe="fast-g-ema-r1").train.batch_size == 128
+    assert DEFAULT_RECIPE == "r1-ema" and default.train.batch_size == 64
+    assert Config.from_flat(recipe="fast-g-ema-r1").train.batch_size == 128  # an old name, still trained
     # conditional runs add the matching-aware D and the mode-seeking term; unconditional ones cannot have them
     assert (default.objective.mismatch_weight, default.objective.mode_seeking) == (0.0, 0.0)
     conditional = Config.from_flat(condition="class").objective
@@ -288,7 +289,7 @@ def test_the_default_recipe_is_fast_g_ema_r1_b64_and_classic_is_one_flag_away():
     assert Config.from_flat(condition="class", loss="ragan").objective.mismatch_weight == 0.0  # ragan cannot
     assert Config.from_flat(condition="class", recipe="fast-g-ema-r1").objective.mode_seeking == 0.0
     # R1's gradient: clipped on its own in unconditional runs (the long-run fix), with the loss's in
-    # conditional ones (measured better at 3 epochs); fast-g-ema-r1 keeps the joint clip it was measured with
+    # conditional ones (measured better at 3 epochs); the old fast-g-ema-r1 keeps the joint clip it was measured with
     assert (default.objective.penalty_clip, conditional.penalty_clip) == ("own", "joint")
     assert Config.from_flat(condition="class", penalty_clip="own").objective.penalty_clip == "own"
     assert Config.from_flat(recipe="fast-g-ema-r1", condition="class").objective.penalty_clip == "joint"
@@ -352,3 +353,44 @@ def test_cli_flags_round_trip(fmnist_root, tmp_path):
     assert main(["train", "--resume", str(out), "--max-steps", "4", "--no-progress"]) == 0
     assert Config.from_dict(load_checkpoint(out)["config"]) .objective == saved.objective
     assert (out / "grad_norms.png").is_file()
+
+
+def test_old_recipe_names_train_as_before_with_a_note(capsys):
+    from dcgan.recipes import RETIRED
+
+    renamed = Config.from_flat(recipe="fast-g-ema-r1-b64")
+    assert renamed == Config.from_flat(recipe="r1-ema")
+    assert "recipe 'fast-g-ema-r1-b64' is now called 'r1-ema'" in capsys.readouterr().err
+    fast_g = Config.from_flat(recipe="fast-g")
+    note = capsys.readouterr().err
+    assert "no longer a preset" in note and "'clip-g8-d4'" in note and note.count("\n") == 1  # one line
+    assert (fast_g.train.lr, fast_g.objective.lr_g, fast_g.objective.grad_clip, fast_g.objective.ema_decay) == (
+        4e-4, 8e-4, 10.0, 0.0)
+    for name, settings in RETIRED.items():
+        cfg = Config.from_flat(recipe=name, condition="class").to_dict()
+        flat = {k: v for section in cfg.values() for k, v in section.items()}
+        assert all(flat[k] == v for k, v in settings.items()), name
+        assert flat["mismatch_weight"] == 0.0 and flat["mode_seeking"] == 0.0
+
+
+def test_the_published_presets_are_their_papers_settings():
+    sn = Config.from_flat(recipe="sngan")
+    assert (sn.objective.loss, sn.model.spectral_norm, sn.d_norm, sn.objective.label_smoothing) == (
+        "hinge", True, "none", 0.0)
+    assert (sn.train.lr, sn.train.batch_size, sn.objective.ema_decay, sn.objective.r1_weight) == (2e-4, 128, 0.0, 0.0)
+    gp = Config.from_flat(recipe="wgan-gp")
+    assert (gp.objective.loss, gp.objective.d_steps, gp.objective.gp_weight, gp.d_norm) == ("wgan-gp", 5, 10.0, "layer")
+    assert (gp.train.beta1, gp.train.beta2, gp.objective.grad_clip) == (0.5, 0.9, 0.0)
+    w = Config.from_flat(recipe="wgan")
+    assert (w.objective.loss, w.objective.optimizer, w.train.lr, w.objective.clip_value) == ("wgan", "rmsprop", 5e-5, 0.01)
+    ls = Config.from_flat(recipe="lsgan")
+    assert (ls.objective.loss, ls.objective.grad_clip, ls.train.lr) == ("lsgan", 0.0, 2e-4)
+
+
+def test_recipe_list_fits_on_one_screen():
+    from dcgan.recipes import RECIPES, describe_recipes
+
+    text = describe_recipes()
+    lines = text.splitlines()
+    assert len(lines) <= 24 and max(map(len, lines)) <= 200
+    assert all(f"{name}" in text for name in RECIPES) and "r1-ema (the default)" in text

@@ -7,7 +7,7 @@ from PIL import Image
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
-from dcgan.config import DataConfig
+from dcgan.config import Config, DataConfig
 from dcgan.data import load_dataset
 from dcgan.train import train
 from dcgan.viz import grid_array
@@ -32,6 +32,29 @@ def test_other_seed_sizes_train_and_resume(fmnist_root, tmp_path, size):
     train(cfg)
     more = tiny_config(fmnist_root, tmp_path / "run", image_size=size, max_steps=3, checkpoint_every=3, batch_size=16)
     assert train(more, resume=tmp_path / "run")["iteration"][-1] == 3
+
+
+def test_a_checkpoint_from_before_model_versions_loads_samples_and_resumes(fmnist_root, tmp_path, capsys):
+    """A 28 px run written without the model-version key keeps its layout (no start block) through
+    load, `dcgan sample` and `dcgan train --resume`, also from the CLI."""
+    from dcgan.checkpoint import atomic_torch_save, resolve_checkpoint
+    from dcgan.sample import load_generator
+
+    run = tmp_path / "old"
+    train(tiny_config(fmnist_root, run, image_size=28, max_steps=2, checkpoint_every=2, model_version=1))
+    path = resolve_checkpoint(run)
+    state = load_checkpoint(path)
+    del state["config"]["model"]["model_version"]  # as the code before the key wrote it
+    atomic_torch_save(state, path)
+    G = load_generator(run)
+    assert G.model_version == 1 and G(torch.randn(2, 16)).shape == (2, 1, 28, 28)
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").is_file()
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 0
+    resumed = load_checkpoint(run)
+    assert resumed["iteration"] == 4 and resumed["config"]["model"]["model_version"] == 1
+    # a new run at 28 px gets the start block
+    assert Config.from_flat(image_size=28).model.model_version == 2
 
 
 def _rgba_folder(root, n=40):

@@ -90,7 +90,7 @@ def test_the_penalty_is_clipped_on_its_own_at_n_times_the_clip(parts):
     """--grad-clip clips the objective's gradient; R1's is clipped on its own, to r1_every x the clip
     (the bound of the N steps a lazy R1 step stands for), and added after. Clipped together, a lazy
     R1 step of a sharp D (gradient norms in the thousands by epoch 5 of a 20-epoch run) was cut to
-    the clip, R1 stopped holding D and FID crept up for the rest of the run (#14)."""
+    the clip, R1 stopped holding D and FID crept up for the rest of the run (docs/long-runs.md)."""
     nets, _, _, _, real = parts
     opt = torch.optim.SGD(nets.D.parameters(), lr=0.0)  # keeps the gradients, moves nothing
     params = list(nets.D.parameters())
@@ -114,7 +114,7 @@ def test_the_penalty_is_clipped_on_its_own_at_n_times_the_clip(parts):
         # what the penalty adds is bounded by every x clip, not by the loss's clip
         assert norm([p.grad - a for p, a in zip(params, loss_grads)]) == pytest.approx(
             min(clip * every, norm(penalty_grads)), rel=1e-3)
-    # --penalty-clip joint: one clip over the sum, as before issue 14 (the conditional default's)
+    # --penalty-clip joint: one clip over the sum (the conditional default's)
     torch.manual_seed(1)
     d_step(nets, opt, StepRules(ObjectiveConfig(grad_clip=1e-3, r1_weight=5.0, r1_every=4, penalty_clip="joint"),
                                 nz=16), real, None, d_step_index=0)

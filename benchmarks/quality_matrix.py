@@ -1,0 +1,226 @@
+"""FID of the default recipe and of the paper's (classic) where users train: sizes 28/32/64 and colour.
+
+    python benchmarks/fetch_emoji.py                      # once: the colour cell's images (data/emoji/)
+    python benchmarks/quality_matrix.py --seed 999,1      # every cell, default and classic, two seeds
+    python benchmarks/quality_matrix.py --only fmnist-28,fmnist-32 --variants default,default-v1 --seed 999
+    python benchmarks/quality_matrix.py --table           # the table of what is done, and the chart
+
+A cell is a dataset at one size and a budget of epochs (the same for every variant in it). Each run
+is scored on --n samples in one classifier's features: Fashion-MNIST at 28 and 32 px both in the
+32 px classifier's (28 px samples are resized to 32 exactly as the 32 px real images are made from
+the 28 px originals), so those two cells are comparable; the 64 px cells each in their own
+classifier's. Results are appended to OUT/results.csv as each run finishes, so an interrupted
+sweep picks up where it stopped; runs stay in OUT/<cell>/<variant>-seed<S>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dcgan.config import DEFAULT_RECIPE, Config, DataConfig  # noqa: E402
+
+# name -> (data settings, epochs, the size the samples are scored at)
+CELLS = {
+    "fmnist-28": ({"dataset": "fashion-mnist", "image_size": 28}, 2, 32),
+    "fmnist-32": ({"dataset": "fashion-mnist", "image_size": 32}, 2, 32),
+    "fmnist-64": ({"dataset": "fashion-mnist", "image_size": 64}, 1, 64),
+    "emoji-64": ({"dataset": "folder", "folder": "data/emoji", "image_size": 64, "channels": 3}, 15, 64),
+}
+# name -> (recipe, settings over it)
+VARIANTS = {
+    "default": (DEFAULT_RECIPE, {}),
+    "classic": ("classic", {}),
+    "default-v1": (DEFAULT_RECIPE, {"model_version": 1}),  # G and D without the start block (28, 40, 56 px)
+    "classic-v1": ("classic", {"model_version": 1}),
+    "default-v3": (DEFAULT_RECIPE, {"model_version": 3}),
+}
+COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
+           "coverage", "train_minutes", "precision_mode"]
+
+
+def cell_data(cell: str, data_root: str) -> DataConfig:
+    settings, _, _ = CELLS[cell]
+    return DataConfig(**settings, data_root=data_root)
+
+
+def scoring_data(cell: str, data_root: str) -> DataConfig:
+    """The data whose classifier scores the cell: the cell's own, at the size samples are scored at."""
+    data = cell_data(cell, data_root)
+    return DataConfig(**{**data.__dict__, "image_size": CELLS[cell][2]})
+
+
+def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
+    """FID, precision, recall and class coverage of a run's last checkpoint in the cell's feature space."""
+    from dcgan.data import resize_arrays, to_model_range, to_uint8
+    from dcgan.evaluate import classifier_space, generate_for_eval, real_features, score
+    from dcgan.features import ensure_classifier
+    from dcgan.sample import load_generator
+
+    G = load_generator(run, device)
+    data = scoring_data(cell, data_root)
+    path = ensure_classifier(data, G.nc, epochs=3 if data.dataset != "folder" else 20, device=device)
+    space = classifier_space(data, G.nc, path, device)
+    real = real_features(space, data, n)
+    fake = generate_for_eval(G, n, 0, device)
+    if fake.shape[-1] != data.image_size:  # the way the real images were made from their originals
+        u8 = to_uint8(fake).permute(0, 2, 3, 1).numpy()
+        fake = to_model_range(resize_arrays(u8[..., 0] if G.nc == 1 else u8, data.image_size, G.nc))
+    m = score(space, real, fake)
+    t = space.tag
+    return {"features": f"{t} ({data.image_size} px classifier)", "fid": round(m[f"fid_{t}"], 3),
+            "precision": round(m[f"precision_{t}"], 3), "recall": round(m[f"recall_{t}"], 3),
+            "coverage": round(m.get(f"coverage_{t}", float("nan")), 3)}
+
+
+def run_one(cell: str, variant: str, seed: int, args) -> dict:
+    from dcgan.runtime import resolve_device
+    from dcgan.train import train
+
+    settings, epochs, _ = CELLS[cell]
+    recipe, extra = VARIANTS[variant]
+    epochs = args.epochs or epochs
+    out = Path(args.out) / cell / f"{variant}-seed{seed}"
+    cfg = Config.from_flat(recipe=recipe, **settings, **extra, data_root=args.data_root, epochs=epochs,
+                           out=str(out), seed=seed, snapshot_every=100, checkpoint_every=10 ** 6, keep_last=1,
+                           progress=args.progress)
+    start = time.perf_counter()
+    history = train(cfg)
+    minutes = (time.perf_counter() - start) / 60
+    scores = score_run(out, cell, args.n, args.data_root, resolve_device("auto"))
+    return {"cell": cell, "variant": variant, "seed": seed, "epochs": epochs,
+            "iterations": len(history["iteration"]), **scores, "train_minutes": round(minutes, 2),
+            "precision_mode": cfg.train.precision}
+
+
+def read_rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(open(path))) if path.is_file() else []
+
+
+def mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def by_cell(rows: list[dict]) -> dict[str, dict[str, dict[str, dict]]]:
+    """cell -> variant -> seed -> row (the last row wins when a run was repeated)."""
+    out: dict[str, dict[str, dict[str, dict]]] = {}
+    for r in rows:
+        out.setdefault(r["cell"], {}).setdefault(r["variant"], {})[r["seed"]] = r
+    return out
+
+
+def print_table(path: Path) -> None:
+    """A row per cell and variant: FID per seed, its ratio to classic's at the same seed, and the rest."""
+    cells = by_cell(read_rows(path))
+    print("| cell | variant | epochs (iterations) | FID per seed | mean | vs classic, same seed | precision "
+          "| recall | coverage | train min | features |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cell in [c for c in CELLS if c in cells]:
+        classic = {s: float(r["fid"]) for s, r in cells[cell].get("classic", {}).items()}
+        for variant in [v for v in VARIANTS if v in cells[cell]]:
+            rs = [cells[cell][variant][s] for s in sorted(cells[cell][variant], key=int, reverse=True)]
+            seeds = " / ".join(f"{float(r['fid']):.1f}" for r in rs)
+            ratios = ", ".join(f"{float(r['fid']) / classic[r['seed']]:.2f}x" for r in rs if r["seed"] in classic)
+            print(f"| {cell} | {variant} | {rs[0]['epochs']} ({rs[0]['iterations']}) | {seeds} "
+                  f"(seeds {', '.join(r['seed'] for r in rs)}) | {mean(r['fid'] for r in rs):.1f} | {ratios} "
+                  f"| {mean(r['precision'] for r in rs):.2f} | {mean(r['recall'] for r in rs):.2f} "
+                  f"| {mean(r['coverage'] for r in rs):.2f} | {mean(r['train_minutes'] for r in rs):.1f} "
+                  f"| {rs[0]['features']} |")
+
+
+def plot(path: Path, out: Path) -> Path | None:
+    """Grouped bars: mean FID per cell for each variant (a dot per seed), log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = by_cell(read_rows(path))
+    names = [c for c in CELLS if c in cells]
+    if not names:
+        return None
+    variants = [v for v in VARIANTS if any(v in cells[c] for c in names)]
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(1.9 * len(names) + 2, 4), constrained_layout=True)
+    for j, variant in enumerate(variants):
+        xs, ys = [], []
+        for i, cell in enumerate(names):
+            rs = cells[cell].get(variant, {})
+            if not rs:
+                continue
+            x = i + (j - (len(variants) - 1) / 2) * width
+            fids = [float(r["fid"]) for r in rs.values()]
+            ax.plot([x] * len(fids), fids, "k.", ms=4, zorder=3)
+            xs.append(x)
+            ys.append(mean(fids))
+        ax.bar(xs, ys, width * 0.95, label=variant, color="0.6" if variant == "classic" else f"C{j}")
+    ax.set_xticks(range(len(names)),
+                  [f"{c}\n{cells[c][next(iter(cells[c]))][next(iter(cells[c][next(iter(cells[c]))]))]['epochs']} "
+                   "epochs" for c in names])
+    ax.set_yscale("log")
+    ax.set_ylabel("FID (each cell's classifier features; log)")
+    ax.set_title("Default recipe against the paper's (classic) at each size and on colour; dots: one seed each")
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help=f"comma-separated cells (default: all of {', '.join(CELLS)})")
+    parser.add_argument("--variants", default="default,classic",
+                        help=f"comma-separated, of {', '.join(VARIANTS)} (default: default,classic)")
+    parser.add_argument("--seed", default="999,1", help="comma-separated seeds, paired across variants")
+    parser.add_argument("--epochs", type=int, default=0, help="override every cell's epochs (0: the cell's own)")
+    parser.add_argument("--n", type=int, default=10000, help="samples scored per run (default: 10000)")
+    parser.add_argument("--out", default="outputs/quality_matrix")
+    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--chart", default="docs/quality_matrix.png")
+    parser.add_argument("--table", action="store_true", help="print the table and draw the chart, train nothing")
+    parser.add_argument("--progress", action="store_true", help="progress bars for each run")
+    args = parser.parse_args()
+    results = Path(args.out) / "results.csv"
+    if not args.table:
+        cells = [c for c in (args.only.split(",") if args.only else CELLS) if c]
+        variants = [v for v in args.variants.split(",") if v]
+        bad = [c for c in cells if c not in CELLS] + [v for v in variants if v not in VARIANTS]
+        if bad:
+            parser.error(f"unknown cell or variant {bad}; cells: {', '.join(CELLS)}; variants: {', '.join(VARIANTS)}")
+        if "emoji-64" in cells and not Path(args.data_root, "emoji").is_dir():
+            parser.error(f"{Path(args.data_root, 'emoji')} is missing: run python benchmarks/fetch_emoji.py first")
+        seeds = [int(s) for s in args.seed.split(",")]
+        done = {(r["cell"], r["variant"], r["seed"], r["epochs"]) for r in read_rows(results)}
+        results.parent.mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            for cell in cells:
+                for variant in variants:
+                    epochs = str(args.epochs or CELLS[cell][1])
+                    if (cell, variant, str(seed), epochs) in done:
+                        continue
+                    print(f"== {cell} {variant} seed {seed}", flush=True)
+                    row = run_one(cell, variant, seed, args)
+                    print(row, flush=True)
+                    new = not results.is_file()
+                    with open(results, "a", newline="") as f:
+                        w = csv.DictWriter(f, fieldnames=COLUMNS)
+                        if new:
+                            w.writeheader()
+                        w.writerow(row)
+    print_table(results)
+    chart = plot(results, Path(args.chart))
+    if chart:
+        print(f"chart: {chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -108,6 +108,11 @@ VARIANTS = {
     "fger1-b32": {**_FGER1, "batch_size": 32},
     "fger1-b64-beta2-99": {**_FGER1, "batch_size": 64, "beta2": 0.99},
     "fger1-b64-ms1": {**_FGER1, "batch_size": 64, "mode_seeking": 1.0},
+    # on top of the default (fger1-b64): the relativistic pairing loss with R1 and R2 (Huang et al. 2025)
+    "b64-rpgan-r2": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "loss": "rpgan", "r2_weight": 0.1,
+                     "label_smoothing": 0.0},
+    "b64-rpgan": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "loss": "rpgan", "label_smoothing": 0.0},
+    "b64-r2": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "r2_weight": 0.1},
 }
 
 

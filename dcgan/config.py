@@ -10,7 +10,7 @@ from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPES, describe_recipes, res
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-LOSSES = ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan", "ragan")
+LOSSES = ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan", "ragan", "rpgan")
 D_NORMS = ("auto", "batch", "layer", "instance", "none")
 AUGMENTS = ("color", "translation", "cutout")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -216,6 +216,7 @@ class ObjectiveConfig:
     gp_weight: float = setting(10.0, "wgan-gp: weight of the gradient penalty")
     clip_value: float = setting(0.01, "wgan: clip D's weights to [-c, c]")
     r1_weight: float = setting(0.1, "R1 penalty weight (gamma) on D's gradient at real images; 0: off")
+    r2_weight: float = setting(0.0, "R2 penalty weight: R1's twin at G's samples, on the same lazy steps; 0: off")
     r1_every: int = setting(16, "lazy R1 (as in StyleGAN2): the penalty on every N-th D step only, with its weight "
                                 "times N, so it costs 1/N of its time; 1: every step")
     label_smoothing: float = setting(0.1, "one-sided label smoothing: real target 1 - s (0.1 gives 0.9); 0: off")
@@ -250,7 +251,7 @@ class ObjectiveConfig:
                f"--d-steps must be a positive integer, got {self.d_steps!r}")
         _check(isinstance(self.r1_every, int) and self.r1_every >= 1,
                f"--r1-every must be a positive integer (1: every step, 16: StyleGAN2's lazy R1), got {self.r1_every!r}")
-        for name in ("gp_weight", "clip_value", "r1_weight", "instance_noise", "lr_d", "lr_g",
+        for name in ("gp_weight", "clip_value", "r1_weight", "r2_weight", "instance_noise", "lr_d", "lr_g",
                      "grad_clip", "mode_seeking"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0,
@@ -279,7 +280,10 @@ class ObjectiveConfig:
                    "--label-flip 0)")
         _check(isinstance(self.mismatch_weight, (int, float)) and self.mismatch_weight >= 0,
                f"--mismatch-weight must be >= 0, got {self.mismatch_weight!r}")
-        _check(not (self.mismatch_weight and self.loss == "ragan"),
+        _check(not (self.r2_weight and self.loss in ("wgan", "wgan-gp")),
+               f"--r2-weight is for bce, minimax, hinge, lsgan, ragan and rpgan; --loss {self.loss} has its own "
+               "Lipschitz constraint (set --r2-weight 0)")
+        _check(not (self.mismatch_weight and self.loss in ("ragan", "rpgan")),
                "--mismatch-weight scores real images with wrong conditions on their own, which a relativistic "
                "loss cannot (it judges each real against the mean fake); use --loss bce or --mismatch-weight 0")
         _check(not (self.r1_weight and self.loss in ("wgan", "wgan-gp")),
@@ -307,6 +311,7 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {  # the papers' settings, over the re
                 "label_smoothing": 0.0, "r1_weight": 0.0},  # its own penalty instead
     "hinge": {"label_smoothing": 0.0},  # a margin has no target to smooth
     "ragan": {"mismatch_weight": 0.0},  # it judges reals against the mean fake, not one by one
+    "rpgan": {"mismatch_weight": 0.0, "label_smoothing": 0.0},  # pairs, without targets to smooth
 }
 
 

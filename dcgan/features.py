@@ -50,7 +50,13 @@ class ClassifierNet(nn.Module):
 
 
 def default_classifier_path(data: DataConfig, channels: int) -> Path:
-    return Path(data.data_root) / "classifiers" / f"{data.dataset}-{data.image_size}px-{channels}ch.pt"
+    """data_root/classifiers/<dataset>-<size>px-<ch>ch.pt; a folder's name carries the folder's, and a hash
+    of its path, so two folders never share (or overwrite) each other's classifier."""
+    name = data.dataset
+    if data.dataset == "folder":
+        folder = Path(data.folder).resolve()
+        name += f"-{folder.name}-{hashlib.sha1(str(folder).encode()).hexdigest()[:10]}"
+    return Path(data.data_root) / "classifiers" / f"{name}-{data.image_size}px-{channels}ch.pt"
 
 
 def ensure_classifier(data: DataConfig, channels: int, path: str | os.PathLike = "", *, epochs: int = 3,
@@ -89,6 +95,10 @@ def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128
         raise ValueError(f"dataset {data.dataset!r} has no labels, so no classifier can be trained on it; "
                          "use --features inception")
     images, labels = train_set.images, train_set.labels
+    test_images, test_labels = test_set.images, test_set.labels
+    if data.dataset == "folder":  # a folder has no test split: every 10th image is held out to measure accuracy
+        held = torch.arange(len(images)) % 10 == 9
+        images, labels, test_images, test_labels = images[~held], labels[~held], images[held], labels[held]
     if limit:
         images, labels = images[:limit], labels[:limit]
     torch.manual_seed(seed)
@@ -114,7 +124,7 @@ def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128
             bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    acc = accuracy(model, test_set.images, test_set.labels, device)
+    acc = accuracy(model, test_images, test_labels, device)
     path = Path(out) if out else default_classifier_path(data, train_set.channels)
     atomic_torch_save({"state_dict": model.cpu().state_dict(), "classes": train_set.classes,
                        "dataset": data.dataset, "image_size": data.image_size,

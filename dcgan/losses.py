@@ -61,6 +61,18 @@ def relativistic(real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tens
     return real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
 
 
+def rpgan_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+    """Relativistic pairing (Jolicoeur-Martineau 2018; the RpGAN of Huang et al. 2025): each fake is
+    judged against one real, softplus(D(G(z_i)) - D(x_i)), not against the batch's mean as in ragan."""
+    return F.softplus(fake_logits.float() - real_logits.float()).mean()
+
+
+def rpgan_g_loss(fake_logits: Tensor, real_logits: Tensor) -> Tensor:
+    """RpGAN's G loss, softplus(D(x_i) - D(G(z_i))): the pairs the other way round. `real_logits`
+    are the updated D's on the same real batch, with no graph (they do not depend on G)."""
+    return F.softplus(real_logits.detach().float() - fake_logits.float()).mean()
+
+
 def ragan_g_loss(fake_logits: Tensor, real_logits: Tensor) -> Tensor:
     """RaSGAN's G loss: D's loss with the labels swapped, fakes as the more real. Both halves
     move G: the second through the fakes' mean. `real_logits` are the updated D's, no graph."""
@@ -110,8 +122,11 @@ class Objective:
     d_fake: Callable[..., Tensor]
     g_loss: Callable[..., Tensor]
     relativistic: bool = False
+    paired: Callable[..., Tensor] | None = None  # a D loss over (real, fake) pairs that has no halves
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor, real_target=1.0, fake_target=0.0) -> Tensor:
+        if self.paired is not None:
+            return self.paired(real_logits, fake_logits)
         if self.relativistic:
             real_logits, fake_logits = relativistic(real_logits, fake_logits)
         return self.d_real(real_logits, real_target) + self.d_fake(fake_logits, fake_target)
@@ -125,6 +140,7 @@ OBJECTIVES = {
     "hinge": Objective(hinge_real, hinge_fake, wgan_g_loss),
     "lsgan": Objective(lsgan_real, lsgan_fake, lsgan_g_loss),
     "ragan": Objective(bce_real, bce_fake, ragan_g_loss, relativistic=True),
+    "rpgan": Objective(bce_real, bce_fake, rpgan_g_loss, relativistic=True, paired=rpgan_d_loss),
 }
 
 
@@ -161,6 +177,14 @@ def r1_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:
     """R1 (Mescheder et al. 2018): weight/2 * E[||grad_x D(x)||^2] at real images only; D stops
     pushing up the real data's score once it sits on a flat spot."""
     x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    return weight / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def r2_penalty(D, fake: Tensor, weight: float) -> Tensor:
+    """R2: weight/2 * E[||grad_x D(x)||^2] at G's samples, R1's twin on the fake side; with R1 it keeps
+    D flat around both distributions (Huang et al. 2025 pair it with the relativistic pairing loss)."""
+    x = fake.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
     return weight / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
 

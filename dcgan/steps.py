@@ -13,7 +13,7 @@ from .config import ObjectiveConfig
 from .conditions import mismatched
 from .distributed import mean_over_ranks
 from .losses import (OBJECTIVES, Objective, feature_matching_loss, gradient_penalty, matching_aware_d_loss,
-                     mode_seeking_loss, no_penalty, paired_conditions, r1_penalty)
+                     mode_seeking_loss, no_penalty, paired_conditions, r1_penalty, r2_penalty)
 from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise
 
 Tensor = torch.Tensor
@@ -56,8 +56,9 @@ class StepRules:
                                              else (r1_penalty, self.oc.r1_weight) if self.oc.r1_weight
                                              else (no_penalty, 0.0))
         # lazy R1 (Karras et al. 2020): every N-th D step, N times the weight: the same pull on average
-        self.penalty_every = self.oc.r1_every if self.penalty is r1_penalty else 1
+        self.penalty_every = self.oc.r1_every if self.penalty is r1_penalty or self.oc.r2_weight else 1
         self.penalty_weight *= self.penalty_every
+        self.r2_weight = self.oc.r2_weight * self.penalty_every
         self.policy = self.oc.augmentations
 
     def autocast(self):
@@ -108,6 +109,8 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
     penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
+    if rules.r2_weight and d_step_index % rules.penalty_every == 0:  # R2, at the fakes with their conditions
+        penalty = penalty + r2_penalty(lambda x: nets.D(x, fake_cond), fake_in, rules.r2_weight)
     joint = oc.penalty_clip == "joint"  # one clip over both: a sharp D's lazy R1 step gets cut to the clip
     (loss_d + penalty if joint else loss_d).backward()
     grad_norm = grad_norm_(nets.D.parameters(), oc.grad_clip)

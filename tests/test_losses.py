@@ -36,3 +36,24 @@ def test_d_loss_falls_when_d_learns():
 def test_bce_is_float32_under_half_logits():
     logits = torch.zeros(4, dtype=torch.bfloat16)
     assert bce_d_loss(logits, logits).dtype == torch.float32
+
+
+def test_relativistic_pairing_judges_each_fake_against_one_real():
+    from dcgan.losses import OBJECTIVES, rpgan_d_loss, rpgan_g_loss
+
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 3.0])
+    sp = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    assert math.isclose(rpgan_d_loss(real, fake).item(), (sp(1 - 2) + sp(3 - 0)) / 2, rel_tol=1e-6)
+    assert math.isclose(rpgan_g_loss(fake, real).item(), (sp(2 - 1) + sp(0 - 3)) / 2, rel_tol=1e-6)
+    # pairs, not the batch's mean: swapping the fakes changes the loss, which ragan's would not
+    assert not math.isclose(rpgan_d_loss(real, fake.flip(0)).item(), rpgan_d_loss(real, fake).item())
+    assert OBJECTIVES["rpgan"].d_loss(real, fake) == rpgan_d_loss(real, fake)
+
+
+def test_r2_penalises_the_gradient_at_the_fakes():
+    from dcgan.losses import r2_penalty
+
+    w = torch.tensor([[[[1.0, -2.0], [0.5, 0.0]]]])  # D(x) = <w, x>: its input gradient is w everywhere
+    fake = torch.randn(4, 1, 2, 2, requires_grad=True)
+    penalty = r2_penalty(lambda x: (x * w).flatten(1).sum(1), fake * 3, weight=0.2)
+    assert math.isclose(penalty.item(), 0.2 / 2 * (1 + 4 + 0.25), rel_tol=1e-6)

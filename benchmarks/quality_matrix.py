@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,8 @@ VARIANTS = {
     "classic": ("classic", {}),
     "default-v1": (DEFAULT_RECIPE, {"model_version": 1}),  # G and D without the start block (28, 40, 56 px)
     "classic-v1": ("classic", {"model_version": 1}),
-    "default-v3": (DEFAULT_RECIPE, {"model_version": 3}),
+    # hypotheses on top of the default
+    "rpgan-r2": (DEFAULT_RECIPE, {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
 }
 COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
            "coverage", "train_minutes", "precision_mode"]
@@ -92,6 +94,9 @@ def run_one(cell: str, variant: str, seed: int, args) -> dict:
     start = time.perf_counter()
     history = train(cfg)
     minutes = (time.perf_counter() - start) / 60
+    status = json.loads((out / "status.json").read_text())["status"]
+    if status != "finished":  # stopped by a signal: a short run's score must not enter the table
+        raise SystemExit(f"{out}: the run ended {status}, not finished; nothing recorded (run the sweep again)")
     scores = score_run(out, cell, args.n, args.data_root, resolve_device("auto"))
     return {"cell": cell, "variant": variant, "seed": seed, "epochs": epochs,
             "iterations": len(history["iteration"]), **scores, "train_minutes": round(minutes, 2),

@@ -2,6 +2,7 @@
 
     python benchmarks/recipe_cost.py                     # r1-ema (the default) and classic
     python benchmarks/recipe_cost.py --recipes r1-ema,sngan,classic --iters 300 --repeats 3
+    python benchmarks/recipe_cost.py --recipes r1-ema@32,r1-ema@28,r1-ema@28:v1   # at 28 px, and the older network
 
 Each recipe trains the default run (Fashion-MNIST 32x32 at the recipe's batch size, snapshots every
 100 iterations, as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
@@ -23,13 +24,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import RECIPES, Config  # noqa: E402
+from dcgan.config import Config  # noqa: E402
+from dcgan.recipes import RECIPES, RENAMED, RETIRED  # noqa: E402
 from dcgan.precision import native_bf16  # noqa: E402
 from dcgan.train import train  # noqa: E402
 
 
-def timed_run(recipe: str, steps: int, out: Path, args, precision: str) -> float:
-    cfg = Config.from_flat(recipe=recipe, dataset="fashion-mnist", data_root=args.data_root, max_steps=steps,
+def parse(entry: str) -> tuple[str, dict]:
+    """"RECIPE[@SIZE][:vN]" -> (recipe, settings): a recipe at an image size, with an older model version."""
+    entry, _, version = entry.partition(":v")
+    recipe, _, size = entry.partition("@")
+    return recipe, {**({"image_size": int(size)} if size else {}), **({"model_version": int(version)} if version else {})}
+
+
+def timed_run(entry: str, steps: int, out: Path, args, precision: str) -> float:
+    recipe, extra = parse(entry)
+    cfg = Config.from_flat(recipe=recipe, **extra, dataset="fashion-mnist", data_root=args.data_root, max_steps=steps,
                            out=str(out), snapshot_every=100, checkpoint_every=10**9, keep_last=0, progress=False,
                            precision=precision, seed=999)
     start = time.perf_counter()
@@ -50,9 +60,9 @@ def main() -> int:
                                                         "fp32 or bf16")
     args = p.parse_args()
     recipes = [r for r in args.recipes.split(",") if r]
-    unknown = [r for r in recipes if r not in RECIPES]
+    unknown = [r for r in recipes if parse(r)[0] not in {**RECIPES, **RENAMED, **RETIRED}]
     if unknown:
-        p.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)}")
+        p.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)} (or an ablation step's old name)")
     precision = args.precision if args.precision != "auto" else "bf16" if native_bf16() else "fp32"
     per_iter: dict[str, list[float]] = {r: [] for r in recipes}
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +74,7 @@ def main() -> int:
                 per_iter[recipe].append((long - short) / args.iters)
                 print(f"repeat {repeat + 1}: {recipe}: {per_iter[recipe][-1] * 1000:.1f} ms per iteration",
                       flush=True)
-    batch = {r: Config.from_flat(recipe=r).train.batch_size for r in recipes}
+    batch = {r: Config.from_flat(recipe=parse(r)[0], **parse(r)[1]).train.batch_size for r in recipes}
     base = statistics.median(per_iter[recipes[0]])
     base_image = base / batch[recipes[0]]
     print(f"\n{precision}, {args.iters} iterations per run, median of {args.repeats}")

@@ -78,7 +78,7 @@ class ModelConfig:
                f"--d-condition must be projection or concat, got {self.d_condition!r}")
         _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
                f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
-        _check(self.model_version in (1, 2, 3), f"--model-version must be 1 or 2, got {self.model_version!r}")
+        _check(self.model_version in (1, 2), f"--model-version must be 1 or 2, got {self.model_version!r}")
 
 
 @dataclass

@@ -35,19 +35,19 @@ def nearest_sizes(image_size: int, n: int = 2) -> list[int]:
     return (below + above)[:n] or sizes[:n]
 
 
-# The layout of G and D. 2: sizes whose start map is 5 or 7 px (28, 40, 56, 112, 160, 224) also get a
-# stride-1 3x3 block there, so they are as deep and as wide at the start as the power-of-two size
-# above them; 1: the earlier layout without it (checkpoints written before the key keep it).
+# The layout of G and D. 2: sizes whose start map is 5 or 7 px (28, 40, 56, 112, 160, 224) start from
+# 4 x 4 like the power-of-two size above them and reach s0 x s0 by one stride-1 layer; 1: the earlier
+# layout, which starts at s0 x s0 (checkpoints written before the setting keep it).
 MODEL_VERSION = 2
-MODEL_VERSIONS = (1, 2)
 
 
 def has_start_block(image_size: int, model_version: int = MODEL_VERSION) -> bool:
-    """Whether G and D hold a stride-1 block at the s0 x s0 map: start maps of 5 or 7 px, from version 2.
+    """Whether G and D hold a stride-1 block between 4 x 4 and the s0 x s0 map: s0 of 5 or 7, from version 2.
 
-    With s0 = 7 the paper's ladder leaves 28 px two stride-2 layers (32 px has three): G's widest
-    map is half as wide as 32 px's and D one layer shallower; at 2 epochs of Fashion-MNIST that
-    scored about 1.8x the 32 px FID (docs/sizes-and-data.md). One more block at s0 restores both.
+    In version 1, 28 px started at 7 x 7 and had two stride-2 layers where 32 px has three: G's widest
+    map was half as wide, D one layer shallower and its head a 7 x 7 kernel, and after 2 epochs of
+    Fashion-MNIST it scored 2.5x the 32 px FID. Version 2 gives 28 px 32 px's widths, depth and 4 x 4
+    head (G: 4 -> 7 -> 14 -> 28), and scores the same as 32 px (docs/sizes-and-data.md).
     """
     return model_version >= 2 and size_plan(image_size)[0] >= 5
 
@@ -83,8 +83,9 @@ class Generator(nn.Module):
     For S = 64 this is the paper's G: (ngf*8) x 4 x 4 -> (ngf*4) x 8 x 8 -> (ngf*2) x 16 x 16
     -> ngf x 32 x 32 -> nc x 64 x 64. Other sizes add or drop a middle block, so the
     widest layer is always the first (s0 x s0) and the last hidden layer is always ngf wide;
-    S = s0 * 2^k starts from s0 x s0; start maps of 5 or 7 px add a stride-1 block there
-    (28: 256 x 7 x 7 -> 128 x 7 x 7 -> 64 x 14 x 14 -> nc x 28 x 28, as in the Keras MNIST DCGAN).
+    S = s0 * 2^k starts from s0 x s0, except that start maps of 5 or 7 px start from 4 x 4 and reach
+    s0 by one stride-1 layer (28: 256 x 4 x 4 -> 128 x 7 x 7 -> 64 x 14 x 14 -> nc x 28 x 28, the widths and
+    depth of 32 px; the Keras MNIST DCGAN also has a stride-1 layer at 7 x 7).
     With n_cond > 0 the condition is embedded (e, embed_dim wide), concatenated to z, and drives
     every BatchNorm's gain and bias (conditional BN).
     """
@@ -102,19 +103,17 @@ class Generator(nn.Module):
         def norm(channels):
             return CondBatchNorm2d(channels, embed_dim) if n_cond else nn.BatchNorm2d(channels)
 
-        first = 4 if start_block and model_version == 3 else s0
         layers: list[nn.Module] = [
-            # z (+ e): (nz + e) x 1 x 1 -> width x s0 x s0 (a kernel of s0; 4 for powers of two)
-            nn.ConvTranspose2d(nz + e, width, first, 1, 0, bias=False),
+            # z (+ e): (nz + e) x 1 x 1 -> width x s0 x s0 (a kernel of s0; 4 for powers of two and, with the
+            # start block, for s0 of 5 or 7)
+            nn.ConvTranspose2d(nz + e, width, 4 if start_block else s0, 1, 0, bias=False),
             norm(width),
             nn.ReLU(True),
         ]
         if start_block:
-            # width x s0 x s0 -> (width/2) x s0 x s0 (28: 256 x 7 x 7 -> 128 x 7 x 7, the Keras seed's
-            # stride-1 layer at 7 x 7)
-            block = (nn.ConvTranspose2d(width, width // 2, s0 - 3, 1, 0, bias=False) if model_version == 3
-                     else nn.Conv2d(width, width // 2, 3, 1, 1, bias=False))
-            layers += [block, norm(width // 2), nn.ReLU(True)]
+            # width x 4 x 4 -> (width/2) x s0 x s0 by a stride-1 kernel of s0 - 3 (28: 256 x 4 x 4 -> 128 x 7 x 7)
+            layers += [nn.ConvTranspose2d(width, width // 2, s0 - 3, 1, 0, bias=False), norm(width // 2),
+                       nn.ReLU(True)]
             width //= 2
         for _ in range(n - 1):
             # width x s x s -> (width/2) x 2s x 2s
@@ -173,7 +172,7 @@ class Discriminator(nn.Module):
 
     For S = 64: nc x 64 x 64 -> ndf x 32 x 32 -> (ndf*2) x 16 x 16 -> (ndf*4) x 8 x 8
     -> (ndf*8) x 4 x 4 -> 1 x 1 x 1; for S = 28: nc x 28 x 28 -> ndf x 14 x 14 -> (ndf*2) x 7 x 7
-    -> (ndf*4) x 7 x 7 (the stride-1 block of start maps of 5 or 7 px) -> 1. Returning logits lets the loss use
+    -> (ndf*4) x 4 x 4 (the stride-1 block of start maps of 5 or 7 px) -> 1. Returning logits lets the loss use
     binary_cross_entropy_with_logits, which is stable and safe under autocast. `norm` picks the
     hidden layers' normalisation (batch, layer, instance, none); `spectral_norm` constrains each
     convolution's largest singular value to 1; `minibatch_std` adds a batch-spread channel
@@ -203,13 +202,12 @@ class Discriminator(nn.Module):
             width, size = width * 2, size // 2
         head = s0
         if has_start_block(image_size, model_version):
-            # width x s0 x s0 -> (2 width) x s0 x s0 (28: 128 x 7 x 7 -> 256 x 7 x 7), G's start block mirrored
-            v3 = model_version == 3
-            layers += [nn.Conv2d(width, width * 2, s0 - 3 if v3 else 3, 1, 0 if v3 else 1, bias=False),
-                       _norm(norm, width * 2, 4 if v3 else size),
+            # width x s0 x s0 -> (2 width) x 4 x 4 by a stride-1 kernel of s0 - 3 (28: 128 x 7 x 7 -> 256 x 4 x 4),
+            # G's start block mirrored
+            layers += [nn.Conv2d(width, width * 2, s0 - 3, 1, 0, bias=False),
+                       _norm(norm, width * 2, 4),
                        nn.LeakyReLU(0.2, inplace=True)]
-            width *= 2
-            head = 4 if v3 else s0
+            width, head = width * 2, 4
         self.main = nn.Sequential(*layers)  # -> width x s0 x s0: the features feature matching uses
         self.minibatch_std = MinibatchStd() if minibatch_std else nn.Identity()
         # width (+1) x s0 x s0 -> 1 x 1 x 1

@@ -31,10 +31,13 @@ def test_depth_follows_size():
         with pytest.raises(ValueError, match="nearest"):
             size_plan(bad)
     assert set(SIZES) <= set(valid_sizes())
-    # 28 as in the Keras MNIST DCGAN: 7x7, a stride-1 block there, then 14, then 28
+    # 28: 4x4 as 32 px, a stride-1 layer to 7x7 (the Keras MNIST DCGAN has one at 7x7), then 14, then 28
     G, D = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=28)
-    assert G.main[0].kernel_size == (7, 7) and D.head.kernel_size == (7, 7)
-    assert D(G(torch.randn(2, 10)), with_features=True)[1].shape == (2, 32, 7, 7)
+    assert G.main[0].kernel_size == (4, 4) and G.main[3].kernel_size == (4, 4) and G.main[3].stride == (1, 1)
+    assert D.head.kernel_size == (4, 4)
+    assert D(G(torch.randn(2, 10)), with_features=True)[1].shape == (2, 32, 4, 4)
+    G1, D1 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=28, model_version=1)  # the older layout
+    assert G1.main[0].kernel_size == (7, 7) and D1.head.kernel_size == (7, 7)
     # the 64x64 G is the paper's: 4x4 block of ngf*8 channels
     G = Generator(nz=100, ngf=64, nc=3, image_size=64)
     assert G.main[0].out_channels == 512
@@ -99,19 +102,19 @@ def _d_maps(D, size, nc):
     return maps
 
 
-# G's maps (channels, side) with ngf = ndf = 8 for each size: start maps of 5 or 7 px get a stride-1
-# block there, so they start as wide as the power-of-two size above them and are one block deeper
+# G's maps (channels, side) with ngf = ndf = 8 for each size: start maps of 5 or 7 px start from 4 x 4
+# as the power-of-two size above them does, and reach s0 by a stride-1 layer
 G_MAPS = {
-    28: [(32, 7), (16, 7), (8, 14), (1, 28)],
+    28: [(32, 4), (16, 7), (8, 14), (1, 28)],
     32: [(32, 4), (16, 8), (8, 16), (1, 32)],
-    40: [(64, 5), (32, 5), (16, 10), (8, 20), (1, 40)],
+    40: [(64, 4), (32, 5), (16, 10), (8, 20), (1, 40)],
     48: [(64, 3), (32, 6), (16, 12), (8, 24), (1, 48)],
-    56: [(64, 7), (32, 7), (16, 14), (8, 28), (1, 56)],
+    56: [(64, 4), (32, 7), (16, 14), (8, 28), (1, 56)],
     64: [(64, 4), (32, 8), (16, 16), (8, 32), (1, 64)],
     96: [(128, 3), (64, 6), (32, 12), (16, 24), (8, 48), (1, 96)],
-    112: [(128, 7), (64, 7), (32, 14), (16, 28), (8, 56), (1, 112)],
-    160: [(256, 5), (128, 5), (64, 10), (32, 20), (16, 40), (8, 80), (1, 160)],
-    224: [(256, 7), (128, 7), (64, 14), (32, 28), (16, 56), (8, 112), (1, 224)],
+    112: [(128, 4), (64, 7), (32, 14), (16, 28), (8, 56), (1, 112)],
+    160: [(256, 4), (128, 5), (64, 10), (32, 20), (16, 40), (8, 80), (1, 160)],
+    224: [(256, 4), (128, 7), (64, 14), (32, 28), (16, 56), (8, 112), (1, 224)],
 }
 
 
@@ -121,7 +124,7 @@ def test_every_listed_size_has_its_shapes(size):
     assert _g_maps(G, 10) == G_MAPS[size]
     # D mirrors G: its maps are G's hidden maps in reverse, each with ndf where G has ngf
     assert _d_maps(D, size, 1) == G_MAPS[size][:-1][::-1]
-    assert D.head.kernel_size == (size_plan(size)[0],) * 2
+    assert D.head.kernel_size == (G_MAPS[size][0][1],) * 2  # D ends where G starts
     assert D(G(torch.randn(3, 10))).shape == (3,)
 
 
@@ -133,6 +136,7 @@ def test_version_1_keeps_the_layout_without_the_start_block(size):
     G1, D1 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size, model_version=1)
     G2, _ = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size)
     assert _g_maps(G1, 10) == G_MAPS[size][1:]  # the same ladder without the widest first map
+    assert D1.head.kernel_size == (size_plan(size)[0],) * 2
     assert len(G1.state_dict()) < len(G2.state_dict())
     assert D1(G1(torch.randn(2, 10))).shape == (2,)
 

@@ -1,7 +1,7 @@
 """Fetch a real colour dataset offline: Google's Noto Emoji (drawn by people) from the npm registry.
 
     python benchmarks/fetch_emoji.py                 # -> data/emoji/<category>/<code>.png, 64 x 64 RGB
-    dcgan train --dataset folder --folder data/emoji --image-size 64 --channels 3 --epochs 15
+    dcgan train --dataset folder --folder data/emoji --image-size 64 --channels 3 --epochs 10
 
 The npm package `emoji-datasource-google` (the emoji-datasource project, MIT) ships the Noto Emoji
 images (Apache License 2.0) as 64 x 64 RGBA PNGs, with a JSON list giving each image's category.

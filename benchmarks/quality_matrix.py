@@ -31,7 +31,7 @@ CELLS = {
     "fmnist-28": ({"dataset": "fashion-mnist", "image_size": 28}, 2, 32),
     "fmnist-32": ({"dataset": "fashion-mnist", "image_size": 32}, 2, 32),
     "fmnist-64": ({"dataset": "fashion-mnist", "image_size": 64}, 1, 64),
-    "emoji-64": ({"dataset": "folder", "folder": "data/emoji", "image_size": 64, "channels": 3}, 15, 64),
+    "emoji-64": ({"dataset": "folder", "folder": "data/emoji", "image_size": 64, "channels": 3}, 10, 64),
 }
 # name -> (recipe, settings over it)
 VARIANTS = {

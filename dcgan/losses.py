@@ -183,8 +183,9 @@ def r1_penalty(D, real: Tensor, fake: Tensor, weight: float) -> Tensor:
 
 def r2_penalty(D, fake: Tensor, weight: float) -> Tensor:
     """R2: weight/2 * E[||grad_x D(x)||^2] at G's samples, R1's twin on the fake side; with R1 it keeps
-    D flat around both distributions (Huang et al. 2025 pair it with the relativistic pairing loss)."""
-    x = fake.detach().requires_grad_(True)
+    D flat around both distributions (Huang et al. 2025 pair it with the relativistic pairing loss).
+    In float32, as R1 on the real batch: G's output may be bf16 under autocast."""
+    x = fake.detach().float().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
     return weight / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
 

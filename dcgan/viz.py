@@ -142,12 +142,17 @@ def plot_grad_norms(history: dict[str, list], path=None, window: int = 25):
 
 
 def plot_real_vs_fake(real: torch.Tensor, fake: torch.Tensor, path=None, nrow: int = 8):
-    fig = _figure(12, 6)
+    """Real images beside G's, titled. The figure is a little taller than two square grids and laid
+    out by constrained layout, which reserves the titles' room (tight layout let square images push
+    the titles off the top)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 6.5), dpi=100, layout="constrained")
     for i, (images, title) in enumerate(((real, "Real images"), (fake, "Fake images"))):
         ax = fig.add_subplot(1, 2, i + 1)
         arr = grid_array(images, nrow)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=14)
         ax.axis("off")
     return _save(fig, path)
 

@@ -45,8 +45,13 @@ def lab(tmp_path, fmnist_root):
     """A JupyterLab server on 127.0.0.1 with a token, serving a copy of 02_train; stopped by its pid."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    _notebook_with({**TINY, "data_root": str(fmnist_root), "out_dir": str(tmp_path / "run")},
-                   folder / "02_train.ipynb")
+    real_run = os.environ.get("DCGAN_LAB_REAL_RUN")  # the README's picture: a finished `make train` run, shown
+    if real_run:  # with the notebook's own defaults (it resumes the finished run, so nothing trains)
+        shutil.copytree(real_run, tmp_path / "run")
+        _notebook_with({"data_root": str(REPO / "data"), "out_dir": str(tmp_path / "run")}, folder / "02_train.ipynb")
+    else:
+        _notebook_with({**TINY, "data_root": str(fmnist_root), "out_dir": str(tmp_path / "run")},
+                       folder / "02_train.ipynb")
     settings = tmp_path / "settings"
     settings.mkdir()
     overrides = json.loads((REPO / "jupyter" / "overrides.json").read_text())  # what `make lab` installs
@@ -105,7 +110,7 @@ def test_train_notebook_runs_in_jupyterlab(lab):
         page.screenshot(path=str(tmp_path / "jupyterlab-02_train.png"), full_page=False)
         browser.close()
     assert "Traceback (most recent call last)" not in text  # no cell failed
-    assert "starting the run in" in text
+    assert ("continuing the run in" if os.environ.get("DCGAN_LAB_REAL_RUN") else "starting the run in") in text
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file() and (tmp_path / "run" / "progress.html").is_file()
     assert (tmp_path / "jupyterlab-02_train.png").stat().st_size > 10_000
     shots = os.environ.get("DCGAN_SCREENSHOTS")  # set to a folder to keep the screenshot (docs/ was made so)

@@ -394,3 +394,22 @@ def test_recipe_list_fits_on_one_screen():
     lines = text.splitlines()
     assert len(lines) <= 24 and max(map(len, lines)) <= 200
     assert all(f"{name}" in text for name in RECIPES) and "r1-ema (the default)" in text
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_rpgan_with_r1_and_r2_trains_and_resumes(fmnist_root, tmp_path, precision):
+    """The relativistic pairing loss with both zero-centred penalties on their lazy steps, in either
+    precision (G's fakes are bf16 under autocast; the penalties run in fp32)."""
+    from conftest import tiny_config
+
+    from dcgan.checkpoint import load_checkpoint
+    from dcgan.train import train
+
+    settings = dict(loss="rpgan", r2_weight=0.1, r1_every=2, precision=precision)
+    history = train(tiny_config(fmnist_root, tmp_path / "run", max_steps=6, checkpoint_every=3, **settings))
+    assert all(math.isfinite(v) for v in history["loss_d"] + history["penalty"])
+    assert sum(p > 0 for p in history["penalty"]) >= 2  # the lazy steps carry R1 + R2
+    cfg = load_checkpoint(tmp_path / "run")["config"]["objective"]
+    assert (cfg["loss"], cfg["r2_weight"], cfg["label_smoothing"]) == ("rpgan", 0.1, 0.0)
+    with pytest.raises(ConfigError, match="--r2-weight is for"):
+        Config.from_flat(loss="wgan-gp", r2_weight=0.1)

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .diskio import failure, is_write_error
+
 FORMAT_VERSION = 1
 
 
@@ -75,9 +77,13 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except OSError as e:
-        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}. The previous "
-                              "checkpoint is untouched; free some disk space or choose another --out") from e
+    except (OSError, RuntimeError) as e:
+        if not is_write_error(e):
+            raise
+        # the temporary file goes (finally); the previous checkpoint was never touched
+        needed = next((q.stat().st_size for q in (path, path.parent / "last.pt") if q.is_file()), None)
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+        raise failure("the checkpoint", path, e, needed=needed, run_dir=run_dir) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -265,6 +265,7 @@ def _sample(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .conditions import ConditionError
+    from .diskio import EXIT_WRITE_FAILED, WRITE_ERRNOS, WriteFailed, failure
     from .features import InceptionUnavailable
     from .guard import TrainingDiverged
     from .sources import DatasetNotFound
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except WriteFailed as e:  # a full disk, a size limit, a read-only or vanished folder: exit 3
+        if os.environ.get("RANK", "0") == "0":
+            print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except TrainingDiverged as e:
         # every rank under torchrun raises it together (they decide together): one of them says so
         if os.environ.get("RANK", "0") == "0":
@@ -282,3 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         # Errors a person can act on: the message, not a traceback
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        # an output of sample, animate, evaluate or train-classifier: the file it names, or the one asked for
+        path = Path(e.filename or getattr(args, "out", None) or ".")
+        print(f"dcgan {args.command}: error: {failure('the output', path, e)}", file=sys.stderr)
+        return EXIT_WRITE_FAILED

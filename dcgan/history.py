@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import torch
+
+from .diskio import replacing
 
 # d_x, d_g_z1 (before D's step), d_g_z2 (after it) are sigmoid(D's output) averaged over the batch;
 # w_estimate is mean D(x) - mean D(G(z)) on raw outputs (the Wasserstein estimate for a critic);
@@ -25,21 +26,17 @@ class History(dict):
 
 
 def write_history_csv(history: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
         w.writerows(zip(*(history[c] for c in COLUMNS)))
-    os.replace(tmp, path)
 
 
 def write_evals_csv(evals: list[dict], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(evals[0]))
         w.writeheader()
         w.writerows(evals)
-    os.replace(tmp, path)
 
 
 def read_history_csv(path: str | Path) -> dict[str, list]:

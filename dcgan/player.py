@@ -124,6 +124,9 @@ def write_player_page(player: str, path: str | Path, title: str = "DCGAN trainin
     """The player as a standalone page that opens from disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>\n"
-                    f"<body>\n<h3>Generator samples on fixed noise during training</h3>\n{player}\n</body></html>\n")
+    from .diskio import replacing
+
+    with replacing(path) as tmp:
+        tmp.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>\n"
+                       f"<body>\n<h3>Generator samples on fixed noise during training</h3>\n{player}\n</body></html>\n")
     return path

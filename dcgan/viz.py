@@ -31,9 +31,12 @@ def grid_array(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndar
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
     from PIL import Image
 
+    from .diskio import replacing
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid_array(images, nrow)).save(path)
+    with replacing(path) as tmp:  # a grid cut short by a full disk never joins the animation
+        Image.fromarray(grid_array(images, nrow)).save(tmp, format="PNG")
     return path
 
 

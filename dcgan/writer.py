@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -11,6 +13,7 @@ import torch
 
 from .checkpoint import FORMAT_VERSION, atomic_torch_save, save_checkpoint
 from .config import ConfigError
+from .diskio import failure, writing
 from .guard import check_output_folder, set_aside_previous_run
 from .history import History, write_evals_csv, write_history_csv
 from .runtime import report
@@ -26,6 +29,15 @@ class RunWriter:
         self.run_dir, self.keep_last, self.bar, self.on_snapshot = Path(run_dir), keep_last, bar, on_snapshot
         self.tensorboard, self.tb = tensorboard, None
         self.samples_dir, self.ckpt_dir = self.run_dir / "samples", self.run_dir / "checkpoints"
+        self.warned_space = False
+
+    def _writing(self, what: str, path: Path):
+        """A failed write in the run folder: one message naming the file, and how to resume. A run folder
+        that vanished is said so, not silently made again (its checkpoints would be gone unnoticed)."""
+        if not self.ckpt_dir.is_dir():
+            raise failure(what, path, FileNotFoundError(errno.ENOENT, "no such folder", str(self.ckpt_dir)),
+                          run_dir=self.run_dir)
+        return writing(what, path, run_dir=self.run_dir)
 
     def prepare(self, *, fresh: bool) -> None:
         """Make the run folder; a fresh start sets an earlier run found there aside first."""
@@ -44,7 +56,8 @@ class RunWriter:
     def start(self, config: dict, checkpoint_bytes: int, planned: int) -> None:
         """Before the first step: the folder takes writes and has room; config.json, status.json."""
         check_output_folder(self.ckpt_dir, checkpoint_bytes)
-        (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        with self._writing("the run's settings", self.run_dir / "config.json"):
+            (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         self.config, self.planned = config, planned
         if self.tensorboard:
             from .tensorboard_log import open_tensorboard
@@ -57,8 +70,12 @@ class RunWriter:
         record = {"status": status, "planned": self.planned, "iteration": step, "message": message,
                   "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
         tmp = self.run_dir / "status.json.tmp"
-        tmp.write_text(json.dumps(record, indent=1) + "\n")
-        tmp.replace(self.run_dir / "status.json")
+        with self._writing("the run's status", self.run_dir / "status.json"):
+            try:
+                tmp.write_text(json.dumps(record, indent=1) + "\n")
+                tmp.replace(self.run_dir / "status.json")
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def log(self, message: str) -> None:
         self.bar.write(message)
@@ -73,15 +90,28 @@ class RunWriter:
 
     def snapshot(self, step: int, grid: Callable[[], torch.Tensor], history: History) -> None:
         images = grid()
-        path = viz.save_grid(images, self.samples_dir / f"step_{step:07d}.png")
-        write_history_csv(history, self.run_dir / "history.csv")
+        with self._writing("the sample grid", self.samples_dir / f"step_{step:07d}.png"):
+            path = viz.save_grid(images, self.samples_dir / f"step_{step:07d}.png")
+        with self._writing("the history", self.run_dir / "history.csv"):
+            write_history_csv(history, self.run_dir / "history.csv")
         if self.tb is not None:
             self.tb.grid(step, images)
         if self.on_snapshot is not None:
             self.on_snapshot(step, path, history)
 
     def checkpoint(self, state: Callable[[], dict], step: int) -> None:
-        save_checkpoint(state(), self.ckpt_dir, step, keep_last=self.keep_last)
+        with self._writing("the checkpoint", self.ckpt_dir / f"step_{step:07d}.pt"):
+            path = save_checkpoint(state(), self.ckpt_dir, step, keep_last=self.keep_last)
+        self._warn_if_short_of_space(path.stat().st_size)
+
+    def _warn_if_short_of_space(self, checkpoint_bytes: int) -> None:
+        """Once: the disk has less room than the next checkpoint needs (it is written beside the last one)."""
+        free = shutil.disk_usage(self.ckpt_dir).free
+        if free < checkpoint_bytes and not self.warned_space:
+            self.warned_space = True
+            self.log(f"warning: the disk holding {self.ckpt_dir} has {free / 2**20:.1f} MiB free, less than the "
+                     f"next checkpoint needs ({checkpoint_bytes / 2**20:.1f} MiB): free some space, or lower "
+                     "--keep-last, before the run writes it")
 
     def evaluation(self, evaluate: Callable[[], dict], evals: list[dict], state: Callable[[], dict],
                    key: str) -> None:
@@ -90,9 +120,11 @@ class RunWriter:
         best = min((e[key] for e in evals), default=float("inf"))
         row = evaluate()
         evals.append(row)
-        write_evals_csv(evals, self.run_dir / "evals.csv")
+        with self._writing("the evaluations", self.run_dir / "evals.csv"):
+            write_evals_csv(evals, self.run_dir / "evals.csv")
         if row[key] < best:
-            atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
+            with self._writing("the best checkpoint", self.ckpt_dir / "best.pt"):
+                atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
         if self.tb is not None:
             self.tb.evaluation(row)
         self.bar.write(f"iteration {row['iteration']}: " + ", ".join(
@@ -101,16 +133,17 @@ class RunWriter:
     def finish(self, history: History, real: torch.Tensor, fake: Callable[[], torch.Tensor], *, step: int,
                interrupted: bool) -> None:
         """The run's pictures: loss curves, D's outputs, gradient norms, the animation, real vs fake."""
-        write_history_csv(history, self.run_dir / "history.csv")
-        if history["iteration"]:
-            viz.plot_losses(history, self.run_dir / "loss.png")
-            viz.plot_d_outputs(history, self.run_dir / "d_outputs.png")
-            viz.plot_grad_norms(history, self.run_dir / "grad_norms.png")
-        frames = sorted(self.samples_dir.glob("step_*.png"))
-        if frames:
-            viz.animation_html(frames, self.run_dir / "progress.html",
-                               titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
-        viz.plot_real_vs_fake(real, fake().cpu(), self.run_dir / "real_vs_fake.png")
+        with self._writing("the run's pictures in", self.run_dir):
+            write_history_csv(history, self.run_dir / "history.csv")
+            if history["iteration"]:
+                viz.plot_losses(history, self.run_dir / "loss.png")
+                viz.plot_d_outputs(history, self.run_dir / "d_outputs.png")
+                viz.plot_grad_norms(history, self.run_dir / "grad_norms.png")
+            frames = sorted(self.samples_dir.glob("step_*.png"))
+            if frames:
+                viz.animation_html(frames, self.run_dir / "progress.html",
+                                   titles=[f"iteration {int(f.stem.split('_')[1])}" for f in frames])
+            viz.plot_real_vs_fake(real, fake().cpu(), self.run_dir / "real_vs_fake.png")
         self.status("interrupted" if interrupted else "finished", step)
         if self.tb is not None:
             self.tb.history(history)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from dcgan import losses
 from dcgan.checkpoint import CheckpointError, load_checkpoint
+from dcgan.diskio import WriteFailed
 from dcgan.config import ConfigError, DataConfig
 from dcgan.data import decode_image, load_dataset
 from dcgan.guard import DivergenceGuard, TrainingDiverged
@@ -164,7 +165,9 @@ def test_full_disk_before_and_during_training(fmnist_root, tmp_path, monkeypatch
 
     monkeypatch.setattr(torch, "save", full_disk)
     out = tmp_path / "full"
-    with pytest.raises(CheckpointError, match=r"No space left on device. The previous checkpoint is untouched"):
+    with pytest.raises(WriteFailed, match=r"could not write the checkpoint .*step_0000010.pt: no space left on the "
+                                          r"device holding .*checkpoints .*dcgan train --resume .*full; the last "
+                                          r"complete checkpoint is kept"):
         train(tiny_config(fmnist_root, out, max_steps=15, checkpoint_every=5))
     monkeypatch.undo()
     assert load_checkpoint(out)["iteration"] == 5

@@ -319,16 +319,19 @@ def test_the_default_recipe_is_r1_ema_and_classic_is_one_flag_away(capsys):
 
 def test_recipe_list_names_every_recipe_and_its_sources(capsys):
     from dcgan.cli import main
-    from dcgan.config import RECIPES
+    from dcgan.config import DEFAULT_RECIPE, RECIPES
 
     assert main(["train", "--recipe", "list"]) == 0
-    out = capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
     for name, settings in RECIPES.items():
-        assert f"{name}" in out
-        for key in list(settings) + ["mismatch_weight", "mode_seeking"]:
-            line = next(l for l in out.splitlines() if l.strip().startswith(f"--{key.replace('_', '-')} "))
-            assert len(line.split(": ", 1)[1]) > 20  # a source, not an empty note
-    assert "(the default)" in out
+        line = next(l for l in lines if l.startswith(f"{name}:") or l.startswith(f"{name} (the default):"))
+        assert len(line.split(": ", 1)[1]) > 20  # its source, not an empty note
+    # the default's settings, as the flags that set them, and what conditional runs add
+    flags = lines[lines.index(next(l for l in lines if l.startswith(DEFAULT_RECIPE))) + 1]
+    for text in ("--lr-g 0.0012", "--ema-decay 0.999", "--r1-every 16", "--batch-size 64", "--grad-clip 10"):
+        assert text in flags
+    assert any("--mismatch-weight 0.5 --mode-seeking 1" in l for l in lines)
+    assert any(l.startswith("sngan:") for l in lines) and any("--spectral-norm --d-norm none" in l for l in lines)
 
 
 def test_cli_flags_round_trip(fmnist_root, tmp_path):

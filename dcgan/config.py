@@ -61,9 +61,9 @@ class ModelConfig:
     d_condition: str = setting("projection", "how D reads the condition: projection (Miyato & Koyama) or concat (an "
                                              "input channel)", run=True)
     embed_dim: int = setting(64, "length of G's condition embedding", run=True)
-    model_version: int = setting(2, "layout of G and D: 2 adds a stride-1 block at the start map of sizes whose "
-                                    "start is 5 or 7 px (28, 40, 56, 112...); 1: the layout without it (checkpoints "
-                                    "written before this setting)", run=True)
+    model_version: int = setting(2, "layout of G and D: 2 starts sizes whose start map is 5 or 7 px (28, 40, 56, "
+                                    "112...) at 4 x 4 and reaches it by a stride-1 layer; 1 starts them at that map "
+                                    "(checkpoints written before this setting)", run=True)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):

@@ -104,6 +104,16 @@ def mean_over_ranks(tensors) -> list:
     return [None if t is None else next(parts).view_as(t) for t in tensors]
 
 
-def finish(d: Distributed) -> None:
-    if d.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def finish(d: Distributed, *, together: bool = True) -> None:
+    """Tear the process group down. When every rank ends at once, they first meet at a barrier, so no
+    rank closes its connections while another still has a collective in flight on them: a rank torn
+    down under a peer's running gloo thread is how a clean exit turned into SIGABRT ("terminate called
+    without an active exception"). A rank that fails alone skips the barrier (nobody would come)."""
+    if not (d.enabled and dist.is_initialized()):
+        return
+    if together:
+        try:
+            dist.barrier()
+        except RuntimeError:  # a peer already gone: nothing left to wait for
+            pass
+    dist.destroy_process_group()

@@ -66,10 +66,16 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
         ddp, ddp_device = init_distributed(tc.device)  # a no-op outside torchrun
+        together = False  # whether every rank ends here at once (a finished, stopped or diverged run)
         try:
-            return _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot)
+            history = _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot)
+            together = True
+            return history
+        except TrainingDiverged:  # the ranks decide divergence together, so all of them raise it
+            together = True
+            raise
         finally:
-            finish(ddp)
+            finish(ddp, together=together)
 
 
 def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, device: torch.device,

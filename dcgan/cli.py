@@ -262,6 +262,25 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave(code: int) -> int:
+    """The command's exit code; under torchrun, the worker leaves at once with it.
+
+    The process group is down by now (train's finally). A worker that went on to the interpreter's
+    finalisation could still free a gloo work object after gloo's threads were gone, which aborted it
+    (SIGABRT, "terminate called without an active exception", about one run in 16); and torchrun,
+    seeing the first worker end with an error, sends the others SIGTERM, which killed a worker still on
+    its way out. So: no finalisation, and SIGTERM ignored for the few milliseconds it takes, so every
+    worker ends with its own code (benchmarks/ddp_exits.py repeats this)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .conditions import ConditionError
@@ -272,16 +291,16 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return _leave(args.run(args))
     except WriteFailed as e:  # a full disk, a size limit, a read-only or vanished folder: exit 3
         if os.environ.get("RANK", "0") == "0":
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_WRITE_FAILED
+        return _leave(EXIT_WRITE_FAILED)
     except TrainingDiverged as e:
         # every rank under torchrun raises it together (they decide together): one of them says so
         if os.environ.get("RANK", "0") == "0":
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _leave(2)
     except (ConfigError, ConditionError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
             ValueError) as e:
         # Errors a person can act on: the message, not a traceback

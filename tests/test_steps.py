@@ -4,6 +4,7 @@ import importlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -232,7 +233,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("mode", ["stop", "rollback"])
+@pytest.mark.parametrize("mode", ["stop", "rollback", "stop"])  # stop twice: each worker's exit is asserted
 def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
     script = tmp_path / "nan_on_rank_1.py"
     script.write_text(DDP_NAN)
@@ -249,10 +250,11 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
     if mode == "stop":
         assert r.returncode != 0
         assert r.stderr.count("dcgan train: error: training diverged at iteration 4: a loss is not finite") == 1
-        # the workers end with exit code 2 and no traceback of their own; torchrun adds its summary (and
-        # may stop the second worker itself when the first one's exit reaches it first; gloo then aborts
-        # it, and the summary names that worker's signal instead: seen once in a clean-clone CI run)
-        assert ("exitcode  : 2" in r.stderr or "Signal 6 (SIGABRT)" in r.stderr) and "dcgan/train.py" not in r.stderr
+        # every worker ends with exit code 2 of its own (none killed by torchrun's SIGTERM, none aborted
+        # at teardown: benchmarks/ddp_exits.py --diverge repeats this 20 times) and no traceback
+        codes = [int(c) for c in re.findall(r"exitcode\s*:\s*(-?\d+)", r.stderr)]
+        assert codes and set(codes) == {2}, r.stderr[-3000:]
+        assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/train.py" not in r.stderr
         assert seconds < 60  # every rank ended: none waits alone in a collective
         assert load_checkpoint(out)["iteration"] == 2
     else:

@@ -42,6 +42,8 @@ VARIANTS = {
     # hypotheses on top of the default
     "rpgan-r2": (DEFAULT_RECIPE, {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
 }
+LABELS = {"default": "default (r1-ema)", "classic": "classic (Radford et al.)",
+          "default-v1": "default, with the 7 x 7 start of model version 1"}
 COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
            "coverage", "train_minutes", "precision_mode"]
 
@@ -139,38 +141,48 @@ def print_table(path: Path) -> None:
                   f"| {rs[0]['features']} |")
 
 
-def plot(path: Path, out: Path) -> Path | None:
-    """Grouped bars: mean FID per cell for each variant (a dot per seed), log scale."""
+def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
+    """Grouped bars: mean FID per cell for each variant (a dot per seed, the mean written on the bar), log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     cells = by_cell(read_rows(path))
     names = [c for c in CELLS if c in cells]
-    if not names:
+    variants = [v for v in variants if any(v in cells[c] for c in names)]
+    if not names or not variants:
         return None
-    variants = [v for v in VARIANTS if any(v in cells[c] for c in names)]
     width = 0.8 / len(variants)
-    fig, ax = plt.subplots(figsize=(1.9 * len(names) + 2, 4), constrained_layout=True)
+    colours = {"default": "C0", "classic": "0.6", "default-v1": "C2"}
+    fig, ax = plt.subplots(figsize=(2.2 * len(names) + 2, 4.2), constrained_layout=True)
     for j, variant in enumerate(variants):
-        xs, ys = [], []
         for i, cell in enumerate(names):
             rs = cells[cell].get(variant, {})
             if not rs:
                 continue
             x = i + (j - (len(variants) - 1) / 2) * width
             fids = [float(r["fid"]) for r in rs.values()]
+            ax.bar(x, mean(fids), width * 0.95, color=colours.get(variant, f"C{j + 3}"),
+                   label=LABELS.get(variant, variant)
+                   if i == next(k for k, c in enumerate(names) if variant in cells[c]) else None)
             ax.plot([x] * len(fids), fids, "k.", ms=4, zorder=3)
-            xs.append(x)
-            ys.append(mean(fids))
-        ax.bar(xs, ys, width * 0.95, label=variant, color="0.6" if variant == "classic" else f"C{j}")
-    ax.set_xticks(range(len(names)),
-                  [f"{c}\n{cells[c][next(iter(cells[c]))][next(iter(cells[c][next(iter(cells[c]))]))]['epochs']} "
-                   "epochs" for c in names])
+            ax.annotate(f"{mean(fids):.0f}", (x, mean(fids)), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 2), textcoords="offset points")
+    labels = []
+    for c in names:
+        row = next(iter(next(iter(cells[c].values())).values()))
+        seeds = len(cells[c].get("default", {}))
+        labels.append(f"{c}\n{row['epochs']} epoch{'s' if row['epochs'] != '1' else ''}, {seeds} seed{'s' if seeds != 1 else ''}")
+    ax.set_xticks(range(len(names)), labels)
     ax.set_yscale("log")
-    ax.set_ylabel("FID (each cell's classifier features; log)")
-    ax.set_title("Default recipe against the paper's (classic) at each size and on colour; dots: one seed each")
+    ax.set_yticks([t for t in (5, 10, 20, 30, 50, 100, 200, 300, 500) if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]])
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("FID, lower is better (log scale)")
+    ax.set_title("The default recipe against the paper's (classic) at each size and on colour\n"
+                 "FID in each cell's classifier features, 10k samples; dots: one seed each", fontsize=10)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -190,6 +202,7 @@ def main() -> int:
     parser.add_argument("--out", default="outputs/quality_matrix")
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--chart", default="docs/quality_matrix.png")
+    parser.add_argument("--chart-variants", default="default,classic,default-v1", help="the variants drawn")
     parser.add_argument("--table", action="store_true", help="print the table and draw the chart, train nothing")
     parser.add_argument("--progress", action="store_true", help="progress bars for each run")
     args = parser.parse_args()
@@ -221,7 +234,7 @@ def main() -> int:
                             w.writeheader()
                         w.writerow(row)
     print_table(results)
-    chart = plot(results, Path(args.chart))
+    chart = plot(results, Path(args.chart), [v for v in args.chart_variants.split(",") if v])
     if chart:
         print(f"chart: {chart}")
     return 0

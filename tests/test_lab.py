@@ -106,7 +106,10 @@ def test_train_notebook_runs_in_jupyterlab(lab):
         page.wait_for_function("() => document.querySelector('.jp-Notebook').innerText.includes('run folder:')",
                                timeout=180_000)
         text = page.inner_text(".jp-Notebook")
+        page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
+        page.wait_for_timeout(1000)  # the last outputs land, and the notebook stops following them
         page.locator("img[id^=_anim_img]").scroll_into_view_if_needed()  # the picture: the live player
+        page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / "jupyterlab-02_train.png"), full_page=False)
         browser.close()
     assert "Traceback (most recent call last)" not in text  # no cell failed

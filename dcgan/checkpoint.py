@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .diskio import failure, is_write_error
+from .diskio import replacing, writing
 
 FORMAT_VERSION = 1
 
@@ -67,26 +67,18 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a reader sees old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except (OSError, RuntimeError) as e:
-        if not is_write_error(e):
-            raise
-        # the temporary file goes (finally); the previous checkpoint was never touched
-        needed = next((q.stat().st_size for q in (path, path.parent / "last.pt") if q.is_file()), None)
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
-        raise failure("the checkpoint", path, e, needed=needed, run_dir=run_dir) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write to a temporary file beside `path`, fsync, then rename: a reader sees old or new, never half.
+    A write that fails (no space, a size limit) raises WriteFailed; the previous file is untouched."""
+    needed = next((q.stat().st_size for q in (path, path.parent / "last.pt") if q.is_file()), None)
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
+    with writing("the checkpoint", path, needed=needed, run_dir=run_dir):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+    _fsync_dir(path.parent)
 
 
 def save_checkpoint(state: dict[str, Any], folder: Path, step: int, *, keep_last: int = 3) -> Path:

@@ -12,7 +12,7 @@ from .cache import (CACHE_VERSION, ArrayWriter, cache_path, old_cache, open_mapp
                     write_sidecar)
 from .config import DataConfig
 from .decode import decode_files, decode_image, resize_arrays  # noqa: F401  (decode_image: the public name)
-from .diskio import failure, is_write_error, writing
+from .diskio import writing
 from .runtime import report
 from .sources import load_raw
 
@@ -80,23 +80,21 @@ def load_dataset(cfg: DataConfig, *, progress: bool = True) -> ImageDataset:
     needed = len(raw.arrays if raw.arrays is not None else raw.files) * channels * cfg.image_size ** 2
     with writing("the dataset cache", npy, needed=needed):
         writer = ArrayWriter(npy, (channels, cfg.image_size, cfg.image_size))
-    try:  # rows stream to disk as they are ready: memory holds one chunk, not the dataset
-        if raw.arrays is not None:
-            resize_arrays(raw.arrays, cfg.image_size, channels, sink=writer)
-        else:
-            _, keep, skipped = decode_files(raw, cfg.image_size, channels, progress, cfg.strict, sink=writer)
-            files = [_relative(raw.files[i], raw.source) for i in keep]
-            if labels is not None:
-                labels = labels[keep]
-            if skipped:
-                report(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
-                       f"decoded, e.g. {skipped[0]} (--strict stops at the first instead)")
-        writer.close()
-    except BaseException as e:
-        writer.abort()  # the half-written file goes; no sidecar names it, so it is never taken as complete
-        if isinstance(e, (OSError, RuntimeError)) and is_write_error(e):
-            raise failure("the dataset cache", npy, e, needed=needed) from None
-        raise
+        try:  # rows stream to disk as they are ready: memory holds one chunk, not the dataset
+            if raw.arrays is not None:
+                resize_arrays(raw.arrays, cfg.image_size, channels, sink=writer)
+            else:
+                _, keep, skipped = decode_files(raw, cfg.image_size, channels, progress, cfg.strict, sink=writer)
+                files = [_relative(raw.files[i], raw.source) for i in keep]
+                if labels is not None:
+                    labels = labels[keep]
+                if skipped:
+                    report(f"skipped {len(skipped)} of {len(raw.files)} files that could not be "
+                           f"decoded, e.g. {skipped[0]} (--strict stops at the first instead)")
+            writer.close()
+        except BaseException:
+            writer.abort()  # the half-written file goes; no sidecar names it, so it is never taken as complete
+            raise
     meta = {"version": CACHE_VERSION, "shape": [writer.rows, channels, cfg.image_size, cfg.image_size],
             "labels": None if labels is None else labels.tolist(), "classes": raw.classes,
             "source": raw.source, "skipped": skipped, "n_files": len(raw.files), "files": files}

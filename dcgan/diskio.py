@@ -94,7 +94,10 @@ def writing(what: str, path: os.PathLike | str, *, needed: int | None = None, ru
     except (OSError, RuntimeError) as e:
         if not is_write_error(e):
             raise
-        raise failure(what, Path(getattr(e, "filename", None) or path), e, needed=needed, run_dir=run_dir) from None
+        named = getattr(e, "filename", None)
+        if named and ".tmp-" in Path(named).name:  # replacing()'s temporary file stands for `path`
+            named = None
+        raise failure(what, Path(named or path), e, needed=needed, run_dir=run_dir) from None
 
 
 @contextmanager

@@ -106,9 +106,8 @@ def mean_over_ranks(tensors) -> list:
 
 def finish(d: Distributed, *, together: bool = True) -> None:
     """Tear the process group down. When every rank ends at once, they first meet at a barrier, so no
-    rank closes its connections while another still has a collective in flight on them: a rank torn
-    down under a peer's running gloo thread is how a clean exit turned into SIGABRT ("terminate called
-    without an active exception"). A rank that fails alone skips the barrier (nobody would come)."""
+    rank closes its connections while another still has a collective in flight on them (the worker's
+    exit itself is cli._leave's). A rank that fails alone skips the barrier (nobody would come)."""
     if not (d.enabled and dist.is_initialized()):
         return
     if together:

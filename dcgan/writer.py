@@ -13,7 +13,7 @@ import torch
 
 from .checkpoint import FORMAT_VERSION, atomic_torch_save, save_checkpoint
 from .config import ConfigError
-from .diskio import failure, writing
+from .diskio import failure, replacing, writing
 from .guard import check_output_folder, set_aside_previous_run
 from .history import History, write_evals_csv, write_history_csv
 from .runtime import report
@@ -69,13 +69,9 @@ class RunWriter:
         """status.json: running (or killed), finished, interrupted or diverged; `dcgan runs` reads it."""
         record = {"status": status, "planned": self.planned, "iteration": step, "message": message,
                   "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
-        tmp = self.run_dir / "status.json.tmp"
-        with self._writing("the run's status", self.run_dir / "status.json"):
-            try:
-                tmp.write_text(json.dumps(record, indent=1) + "\n")
-                tmp.replace(self.run_dir / "status.json")
-            finally:
-                tmp.unlink(missing_ok=True)
+        with self._writing("the run's status", self.run_dir / "status.json"), \
+                replacing(self.run_dir / "status.json") as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
 
     def log(self, message: str) -> None:
         self.bar.write(message)

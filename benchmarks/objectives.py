@@ -33,6 +33,8 @@ TUNED = "grad-clip"  # classic with gradient clipping alone: the baseline the re
 _FGER1 = {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
           "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"}  # fast-g-ema-r1
 
+_B64 = {**_FGER1, "batch_size": 64, "penalty_clip": "own"}  # r1-ema, the default
+
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
     "classic": {},
@@ -113,6 +115,16 @@ VARIANTS = {
                      "label_smoothing": 0.0},
     "b64-rpgan": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "loss": "rpgan", "label_smoothing": 0.0},
     "b64-r2": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "r2_weight": 0.1},
+    # on top of the default: toward half its FID at 2 epochs at about its time per epoch
+    "b64-lr15": {**_B64, "lr_g": 1.8e-3, "lr_d": 6e-4},
+    "b64-b48": {**_B64, "batch_size": 48},
+    "b64-dnorm-none": {**_B64, "d_norm": "none"},
+    "b64-nosmooth": {**_B64, "label_smoothing": 0.0},
+    "b64-beta1-0": {**_B64, "beta1": 0.0, "beta2": 0.99},
+    "b64-ema-r05": {**_B64, "ema_rampup": 0.05},
+    "b64-r1-1": {**_B64, "r1_weight": 1.0},
+    "b64-r1-001": {**_B64, "r1_weight": 0.01},
+    "b64-nearest": {**_B64, "g_upsample": "nearest"},
 }
 
 

@@ -64,6 +64,10 @@ class ModelConfig:
     model_version: int = setting(2, "layout of G and D: 2 starts sizes whose start map is 5 or 7 px (28, 40, 56, "
                                     "112...) at 4 x 4 and reaches it by a stride-1 layer; 1 starts them at that map "
                                     "(checkpoints written before this setting)", run=True)
+    g_upsample: str = setting("transposed", "how G doubles its maps: transposed (the paper's 4x4 stride-2 "
+                                            "transposed convolutions) or nearest (nearest upsampling, then a 3x3 "
+                                            "convolution: no checkerboard texture, about 2x G's arithmetic)",
+                              run=True)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -79,6 +83,8 @@ class ModelConfig:
         _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
                f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
         _check(self.model_version in (1, 2), f"--model-version must be 1 or 2, got {self.model_version!r}")
+        _check(self.g_upsample in ("transposed", "nearest"),
+               f"--g-upsample must be transposed or nearest, got {self.g_upsample!r}")
 
 
 @dataclass

@@ -39,6 +39,8 @@ def nearest_sizes(image_size: int, n: int = 2) -> list[int]:
 # 4 x 4 like the power-of-two size above them and reach s0 x s0 by one stride-1 layer; 1: the earlier
 # layout, which starts at s0 x s0 (checkpoints written before the setting keep it).
 MODEL_VERSION = 2
+# how G doubles a map: the paper's transposed convolution, or nearest upsampling then a convolution
+UPSAMPLES = ("transposed", "nearest")
 
 
 def has_start_block(image_size: int, model_version: int = MODEL_VERSION) -> bool:
@@ -91,10 +93,13 @@ class Generator(nn.Module):
     """
 
     def __init__(self, *, nz: int = 100, ngf: int = 64, nc: int = 1, image_size: int = 32,
-                 n_cond: int = 0, embed_dim: int = 64, model_version: int = MODEL_VERSION):
+                 n_cond: int = 0, embed_dim: int = 64, model_version: int = MODEL_VERSION,
+                 upsample: str = "transposed"):
         super().__init__()
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
         self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
-        self.model_version = model_version
+        self.model_version, self.upsample = model_version, upsample
         s0, n = size_plan(image_size)
         start_block = has_start_block(image_size, model_version)
         width = ngf * 2 ** (n - 1 + start_block)
@@ -102,6 +107,14 @@ class Generator(nn.Module):
 
         def norm(channels):
             return CondBatchNorm2d(channels, embed_dim) if n_cond else nn.BatchNorm2d(channels)
+
+        def double(c_in, c_out) -> list[nn.Module]:
+            """c_in x s x s -> c_out x 2s x 2s: the paper's 4x4 stride-2 transposed convolution, or nearest
+            upsampling then a 3x3 convolution, whose kernel overlaps evenly everywhere, so it cannot draw the
+            transposed convolution's checkerboard (Odena, Dumoulin & Olah 2016)."""
+            if upsample == "nearest":
+                return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+            return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
 
         layers: list[nn.Module] = [
             # z (+ e): (nz + e) x 1 x 1 -> width x s0 x s0 (a kernel of s0; 4 for powers of two and, with the
@@ -117,12 +130,12 @@ class Generator(nn.Module):
             width //= 2
         for _ in range(n - 1):
             # width x s x s -> (width/2) x 2s x 2s
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+            layers += [*double(width, width // 2),
                        norm(width // 2),
                        nn.ReLU(True)]
             width //= 2
         # ngf x S/2 x S/2 -> nc x S x S; no BatchNorm on G's output (the paper's rule)
-        layers += [nn.ConvTranspose2d(width, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*double(width, nc), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         if n_cond:
             self.embed = nn.Linear(n_cond, embed_dim, bias=False)  # (N, n_cond) -> (N, embed_dim)
@@ -259,10 +272,11 @@ def weights_init(m: nn.Module) -> None:
 
 def build_models(*, nz: int, ngf: int, ndf: int, nc: int, image_size: int, d_norm: str = "batch",
                  spectral_norm: bool = False, minibatch_std: bool = False, n_cond: int = 0,
-                 embed_dim: int = 64, d_condition: str = "projection", model_version: int = MODEL_VERSION):
+                 embed_dim: int = 64, d_condition: str = "projection", model_version: int = MODEL_VERSION,
+                 g_upsample: str = "transposed"):
     """A freshly initialised (G, D) pair; n_cond > 0 makes both conditional."""
     G = Generator(nz=nz, ngf=ngf, nc=nc, image_size=image_size, n_cond=n_cond, embed_dim=embed_dim,
-                  model_version=model_version)
+                  model_version=model_version, upsample=g_upsample)
     D = Discriminator(ndf=ndf, nc=nc, image_size=image_size, norm=d_norm, spectral_norm=spectral_norm,
                       minibatch_std=minibatch_std, n_cond=n_cond, condition_mode=d_condition,
                       model_version=model_version)

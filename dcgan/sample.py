@@ -24,9 +24,10 @@ def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
     present and `ema`)."""
     cfg = Config.from_dict(state["config"])
     weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
-    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights),
+    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights, cfg.model.g_upsample),
                   image_size=cfg.data.image_size, n_cond=len(state.get("cond_names", [])),
-                  embed_dim=cfg.model.embed_dim, model_version=cfg.model.model_version)
+                  embed_dim=cfg.model.embed_dim, model_version=cfg.model.model_version,
+                  upsample=cfg.model.g_upsample)
     G.load_state_dict(weights)
     G.condition = cfg.model.condition  # what its condition vectors mean: class or attrs
     G.cond_names = list(state.get("cond_names", []))
@@ -60,9 +61,10 @@ def describe_conditions(G: Generator) -> str:
     return f"tag-conditional generator ({', '.join(G.cond_names)}): samples use real images' tag sets in turn"
 
 
-def _output_channels(g_state: dict) -> int:
+def _output_channels(g_state: dict, upsample: str = "transposed") -> int:
     last_conv = [k for k in g_state if k.endswith(".weight") and g_state[k].dim() == 4][-1]
-    return g_state[last_conv].shape[1]  # ConvTranspose2d weight is (in, out, k, k)
+    # a ConvTranspose2d weight is (in, out, k, k), a Conv2d's (out, in, k, k)
+    return g_state[last_conv].shape[0 if upsample == "nearest" else 1]
 
 
 @torch.no_grad()

@@ -257,7 +257,7 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels, image_size=cfg.data.image_size,
                         d_norm=cfg.d_norm, spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std,
                         n_cond=len(cond_names), embed_dim=mc.embed_dim, d_condition=mc.d_condition,
-                        model_version=mc.model_version)
+                        model_version=mc.model_version, g_upsample=mc.g_upsample)
     G.to(device, memory_format=_memory_format(cfg))
     D.to(device, memory_format=_memory_format(cfg))
     opt_g = make_optimizer(G, oc.lr_g or tc.lr, cfg)

@@ -102,3 +102,28 @@ def test_parallel_decode_equals_serial_and_keeps_the_skip_report(tmp_path):
     assert len(parallel[2]) == 1 and "broken.png" in parallel[2][0] and parallel[0].shape[0] == 32
     with pytest.raises(ValueError, match="broken.png cannot be used"):
         decode_files(raw, 32, 3, progress=False, workers=2, strict=True)
+
+
+@pytest.mark.parametrize("size", [28, 32, 48, 64])
+def test_the_nearest_upsampling_generator_has_every_size_and_no_transposed_convolution(size):
+    from dcgan.models import build_models
+
+    G, D = build_models(nz=16, ngf=8, ndf=8, nc=3, image_size=size, g_upsample="nearest")
+    x = G(torch.randn(2, 16))
+    assert x.shape == (2, 3, size, size) and x.abs().max() <= 1
+    assert D(x).shape == (2,)
+    kinds = [type(m).__name__ for m in G.main]
+    # only the start (and the 28 px stride-1 start block) are transposed; every doubling upsamples
+    assert kinds.count("Upsample") == len([m for m in kinds if m == "Conv2d"])
+    assert kinds.count("ConvTranspose2d") == (2 if size == 28 else 1)
+
+
+def test_g_upsample_trains_samples_and_is_checked(fmnist_root, tmp_path, capsys):
+    from dcgan.sample import load_generator
+
+    train(tiny_config(fmnist_root, tmp_path / "run", max_steps=2, checkpoint_every=2, g_upsample="nearest"))
+    G = load_generator(tmp_path / "run")
+    assert G.upsample == "nearest" and G(torch.randn(2, 16)).shape == (2, 1, 32, 32)
+    assert main(["sample", str(tmp_path / "run"), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert main(["train", "--g-upsample", "bilinear", "--out", str(tmp_path / "bad")]) == 2
+    assert "--g-upsample must be transposed or nearest" in capsys.readouterr().err

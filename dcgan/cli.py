@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .conditions import ConditionError
     from .diskio import EXIT_WRITE_FAILED, WRITE_ERRNOS, WriteFailed, failure
+    from .distributed import PeerFailed
     from .features import InceptionUnavailable
     from .guard import TrainingDiverged
     from .sources import DatasetNotFound
@@ -296,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RANK", "0") == "0":
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return _leave(EXIT_WRITE_FAILED)
+    except PeerFailed as e:  # torchrun: rank 0 failed and said why; this worker leaves quietly
+        return _leave(e.code)
     except TrainingDiverged as e:
         # every rank under torchrun raises it together (they decide together): one of them says so
         if os.environ.get("RANK", "0") == "0":

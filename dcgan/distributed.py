@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from .config import ConfigError
+from .diskio import WriteFailed
 
 
 @dataclass
@@ -68,15 +69,54 @@ def agree(verdict: str | None, stop: bool, d: Distributed, device: torch.device)
     return verdict, stop
 
 
+class PeerFailed(RuntimeError):
+    """Another process of this torchrun launch failed; its own message says why (this one says nothing)."""
+
+    code = 1
+
+
+_OK, _WRITE_FAILED, _FAILED = 0, 1, 2  # rank 0's outcome, as main_first tells it to the others
+
+
+def _outcome(code: int, d: Distributed, device: torch.device | None) -> int:
+    t = torch.tensor([code], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the others send _OK: rank 0's code reaches every rank
+    return int(t.item())
+
+
+def _every_rank(error: BaseException) -> BaseException:
+    error.every_rank = True  # train() lets the ranks meet once more before the process group goes
+    return error
+
+
 @contextmanager
-def main_first(d: Distributed):
-    """Rank 0 does the work first (decoding a dataset into its cache); the others wait at a barrier,
-    then read that cache instead of decoding it again each. If rank 0 fails, torchrun ends them."""
-    if d.enabled and not d.is_main:
-        dist.barrier()
-    yield
-    if d.enabled and d.is_main:
-        dist.barrier()
+def main_first(d: Distributed, device: torch.device | None = None):
+    """Rank 0 runs the body first (decoding a dataset into its cache, or writing the run's files); the
+    others wait to hear how it went, then run theirs (reading that cache; a writer that writes nothing).
+    If rank 0's body fails, every rank raises at once: rank 0 its own error, the others WriteFailed for
+    a failed write (the same exit code, no message of their own) or PeerFailed. So a full disk on rank 0
+    ends the whole launch with one message, instead of leaving the others in a collective with a peer
+    that has gone. One small all-reduce; a no-op outside torchrun."""
+    if not d.enabled:
+        yield
+        return
+    if not d.is_main:
+        told = _outcome(_OK, d, device)
+        if told == _WRITE_FAILED:
+            raise _every_rank(WriteFailed("rank 0 could not write a file of the run; its message says which and why"))
+        if told == _FAILED:
+            raise _every_rank(PeerFailed("rank 0 failed; its message says why"))
+        yield
+        return
+    try:
+        yield
+    except WriteFailed as e:
+        _outcome(_WRITE_FAILED, d, device)
+        raise _every_rank(e)
+    except Exception as e:
+        _outcome(_FAILED, d, device)
+        raise _every_rank(e)
+    _outcome(_OK, d, device)
 
 
 @torch.no_grad()

@@ -74,6 +74,9 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         except TrainingDiverged:  # the ranks decide divergence together, so all of them raise it
             together = True
             raise
+        except Exception as e:  # rank 0's failed write (main_first) also ends every rank at once
+            together = getattr(e, "every_rank", False)
+            raise
         finally:
             finish(ddp, together=together)
 
@@ -87,7 +90,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     if tc.batch_size % ddp.world:
         raise ValueError(f"--batch-size {tc.batch_size} does not split evenly over {ddp.world} processes; "
                          f"use a multiple of {ddp.world}")
-    with main_first(ddp):  # one rank decodes; the others read its cache
+    with main_first(ddp, device):  # one rank decodes; the others read its cache
         data: ImageDataset = load_dataset(cfg.data, progress=tc.progress and ddp.is_main)
     steps_per_epoch = len(data) // tc.batch_size  # batches per pass over the data
     if steps_per_epoch == 0:
@@ -112,10 +115,11 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
                disable=not (tc.progress and ddp.is_main), mininterval=0.5)
     writer = (RunWriter if ddp.is_main else NullWriter)(run_dir, keep_last=tc.keep_last, bar=bar,
                                                         on_snapshot=on_snapshot, tensorboard=tc.tensorboard)
-    writer.prepare(fresh=saved is None)  # only now that the data is known to be there
-    evaluate = _evaluator(cfg, data, conds, state, device) if tc.eval_every and ddp.is_main else None
-    writer.start(cfg.to_dict(), checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else [])),
-                 planned=total_steps)
+    with main_first(ddp, device):  # rank 0 writes; under torchrun every rank learns whether that failed
+        writer.prepare(fresh=saved is None)  # only now that the data is known to be there
+        evaluate = _evaluator(cfg, data, conds, state, device) if tc.eval_every and ddp.is_main else None
+        writer.start(cfg.to_dict(), checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else [])),
+                     planned=total_steps)
 
     # Recovery lives outside the loop: on divergence, stop, or go back to the last good checkpoint
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones.
@@ -135,7 +139,8 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
                     why = ("" if tc.on_divergence == "stop" else " (no checkpoint to roll back to)"
                            if not last_good.is_file() else f" ({MAX_ROLLBACKS} rollbacks did not help)")
                     bar.close()
-                    writer.status("diverged", state.step, str(e))
+                    with main_first(ddp, device):
+                        writer.status("diverged", state.step, str(e))
                     raise TrainingDiverged(f"training diverged at {e}{why}. The last good checkpoint is "
                                            f"{last_good}" + ("" if last_good.is_file() else " (none yet)")) from None
                 scale = state.lr_scale * 0.5  # of the rates before this divergence, not the checkpoint's
@@ -150,8 +155,9 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
         if ddp.is_main:
             print(f"{ddp.world} processes: replicas {'agree' if same else 'DISAGREE'} on every weight")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(tc.seed))[:N_FIXED]
-    writer.finish(state.history, to_model_range(images[order]), state.sample_fixed, step=state.step,
-                  interrupted=state.step < total_steps)
+    with main_first(ddp, device):
+        writer.finish(state.history, to_model_range(images[order]), state.sample_fixed, step=state.step,
+                      interrupted=state.step < total_steps)
     return state.history
 
 
@@ -194,14 +200,15 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
         if pending.last is not None:
             loss_d, loss_g, d_x, d_g_z = pending.last[:4]
             bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")
-        if snapshot:
-            writer.snapshot(step, state.sample_fixed, state.history)
-        if eval_due and evaluate is not None:  # only the writing rank evaluates
-            writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
-        # a single process also honours a signal that arrived during the snapshot or evaluation
-        stopping = stopping or (not ddp.enabled and stop.is_set())
-        if checkpoint or stopping:
-            writer.checkpoint(checkpoint_dict, step)
+        with main_first(ddp, device):  # rank 0 writes; a failed write ends every rank together
+            if snapshot:
+                writer.snapshot(step, state.sample_fixed, state.history)
+            if eval_due and evaluate is not None:  # only the writing rank evaluates
+                writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
+            # a single process also honours a signal that arrived during the snapshot or evaluation
+            stopping = stopping or (not ddp.enabled and stop.is_set())
+            if checkpoint or stopping:
+                writer.checkpoint(checkpoint_dict, step)
         if stopping:
             return
 

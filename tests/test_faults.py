@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,15 +24,17 @@ TINY = ["--nz", "16", "--ngf", "8", "--ndf", "8", "--batch-size", "32", "--snaps
         "--checkpoint-every", "2", "--log-every", "2", "--no-progress", "--no-download", "--precision", "fp32"]
 
 
-def dcgan_limited(*args, limit: int | None = None, timeout: int = 240):
-    """`python -m dcgan ARGS` with writes capped at `limit` bytes per file (RLIMIT_FSIZE, SIGXFSZ ignored,
-    so a write past it fails with EFBIG the way a full disk fails with ENOSPC)."""
+def dcgan_limited(*args, limit: int | None = None, timeout: int = 240, torchrun: bool = False):
+    """`python -m dcgan ARGS` (under `torchrun --nproc-per-node 2` with `torchrun`) with writes capped at
+    `limit` bytes per file (RLIMIT_FSIZE, SIGXFSZ ignored, so a write past it fails with EFBIG the way a
+    full disk fails with ENOSPC)."""
     def cap():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "dcgan", *map(str, args)], capture_output=True, text=True,
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"] if torchrun else []
+    return subprocess.run([sys.executable, *launch, "-m", "dcgan", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env, preexec_fn=cap if limit else None)
 
 
@@ -133,3 +137,27 @@ def test_a_read_only_run_folder(cached_root, tmp_path):
         for folder in (run, run / "checkpoints", run / "samples"):
             folder.chmod(0o755)
     assert json.loads((run / "status.json").read_text())["iteration"] == 2
+
+
+def test_under_torchrun_a_checkpoint_rank_0_cannot_write_ends_every_rank_with_one_message(cached_root, tmp_path):
+    """Only rank 0 writes; the other learns at once that its write failed, so both end with exit code 3
+    (none left waiting in a collective, none killed by torchrun), one message, and the run resumes."""
+    run = tmp_path / "run"
+    ddp = ["--device", "cpu", *TINY]
+    r = dcgan_limited("train", "--data-root", cached_root, "--out", run, "--max-steps", 4, *ddp, torchrun=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    size = (run / "checkpoints" / "last.pt").stat().st_size
+    started = time.perf_counter()
+    r = dcgan_limited("train", "--resume", run, "--max-steps", 6, *ddp, limit=size - 512, torchrun=True)
+    assert time.perf_counter() - started < 60
+    assert r.returncode != 0
+    codes = [int(c) for c in re.findall(r"exitcode\s*:\s*(-?\d+)", r.stderr)]
+    assert codes and set(codes) == {EXIT_WRITE_FAILED}, r.stderr[-3000:]  # every worker, its own code 3
+    assert r.stderr.count("dcgan train: error: could not write the checkpoint") == 1, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr.split("distributed/elastic")[0]  # none from a worker, only torchrun's summary
+    assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/train.py" not in r.stderr
+    assert load_checkpoint(run)["iteration"] == 4
+    assert not list((run / "checkpoints").glob(".*tmp*"))
+    r = dcgan_limited("train", "--resume", run, "--max-steps", 6, *ddp, torchrun=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert load_checkpoint(run)["iteration"] == 6

@@ -66,12 +66,12 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path, what: str = "the checkpoint") -> None:
     """Write to a temporary file beside `path`, fsync, then rename: a reader sees old or new, never half.
-    A write that fails (no space, a size limit) raises WriteFailed; the previous file is untouched."""
+    A write that fails (no space, a size limit) raises WriteFailed naming `what`; the previous file is untouched."""
     needed = next((q.stat().st_size for q in (path, path.parent / "last.pt") if q.is_file()), None)
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else None
-    with writing("the checkpoint", path, needed=needed, run_dir=run_dir):
+    with writing(what, path, needed=needed, run_dir=run_dir):
         path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:
             with open(tmp, "wb") as f:

@@ -17,6 +17,10 @@ WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 class WriteFailed(RuntimeError):
     """A file could not be written; the message names it, the cause in words and what to do."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What a notebook (IPython) shows instead of a traceback: the message, which says it all."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 def _folder(path: Path) -> Path:
     """The nearest existing folder at or above path's parent (the one whose disk and permissions count)."""

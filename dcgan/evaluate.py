@@ -95,7 +95,7 @@ def real_features(space: FeatureSpace, data: DataConfig, n: int, *, progress: bo
         idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
         feats, _ = embed_all(space, ds.images[idx])
         blob = {"features": feats, "labels": ds.labels[idx] if ds.labels is not None else None}
-        atomic_torch_save(blob, path)
+        atomic_torch_save(blob, path, what="the cache of the real images' features")
     return (blob["features"], blob["labels"]) if with_labels else blob["features"]
 
 
@@ -178,8 +178,11 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     if write:
         from .checkpoint import resolve_checkpoint
 
-        run_dir = resolve_checkpoint(checkpoint).parent.parent
-        (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        from .diskio import replacing, writing
+
+        path = resolve_checkpoint(checkpoint).parent.parent / "metrics.json"
+        with writing("the scores", path), replacing(path) as tmp:  # a half-written file never replaces one
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

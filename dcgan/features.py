@@ -128,7 +128,7 @@ def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128
     path = Path(out) if out else default_classifier_path(data, train_set.channels)
     atomic_torch_save({"state_dict": model.cpu().state_dict(), "classes": train_set.classes,
                        "dataset": data.dataset, "image_size": data.image_size,
-                       "channels": train_set.channels, "test_accuracy": acc}, path)
+                       "channels": train_set.channels, "test_accuracy": acc}, path, what="the classifier")
     return path, acc
 
 

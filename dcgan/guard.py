@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .config import ConfigError
+from .diskio import WriteFailed, cause_in_words
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,13 +68,13 @@ def check_output_folder(folder: Path, need: int) -> None:
     try:
         probe.write_bytes(b"ok")
         probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"cannot write to the run folder {folder}: {e.strerror or e}; choose another "
+    except OSError as e:  # a read-only folder or file system: exit code 3, like every failed write
+        raise WriteFailed(f"cannot write to the run folder {folder}: {cause_in_words(e, probe)}; choose another "
                           "--out or fix its permissions") from None
     free = shutil.disk_usage(folder).free
     want = 2 * need + 16 * 2**20
     if free < want:
-        raise ConfigError(f"the disk holding {folder} has {free / 2**20:.1f} MiB free, but a checkpoint needs "
+        raise WriteFailed(f"the disk holding {folder} has {free / 2**20:.1f} MiB free, but a checkpoint needs "
                           f"about {need / 2**20:.1f} MiB and two must fit at once ({want / 2**20:.1f} MiB); "
                           "free some space or choose another --out")
 

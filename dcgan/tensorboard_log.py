@@ -17,7 +17,26 @@ def open_tensorboard(run_dir: Path):
     except ImportError:
         raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard "
                           "(or pip install -e '.[tensorboard]'), or leave --tensorboard off") from None
+    _quiet_writer_threads()
     return TensorBoardLog(SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard")))
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard's writer thread re-raises a failed write (a full disk) and Python prints its traceback;
+    the same error reaches the run at its next TensorBoard call (RunWriter turns it into one message),
+    so that thread's traceback is left out. Every other thread's errors are printed as before."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, "dcgan_quiet", False):
+        return
+
+    def hook(args):
+        if type(args.thread).__name__ != "_AsyncWriterThread":
+            previous(args)
+
+    hook.dcgan_quiet = True
+    threading.excepthook = hook
 
 
 class TensorBoardLog:
@@ -34,6 +53,9 @@ class TensorBoardLog:
             for key in COLUMNS[2:]:
                 self.writer.add_scalar(f"train/{key}", history[key][i], step)
         self.written = len(history["iteration"])
+
+    def flush(self) -> None:
+        self.writer.flush()
 
     def grid(self, step: int, grid: torch.Tensor) -> None:
         from torchvision.utils import make_grid

@@ -62,7 +62,8 @@ class RunWriter:
         if self.tensorboard:
             from .tensorboard_log import open_tensorboard
 
-            self.tb = open_tensorboard(self.run_dir)
+            with self._tensorboard():
+                self.tb = open_tensorboard(self.run_dir)
         self.status("running")
 
     def status(self, status: str, step: int | None = None, message: str = "") -> None:
@@ -79,10 +80,17 @@ class RunWriter:
     # The arguments below are functions, called only here: ranks without a writer never compute
     # what only the writer needs (grids, checkpoint dicts, evaluations).
 
+    def _tensorboard(self):
+        """TensorBoard writes its events from a thread of its own; a write that failed there (a full disk)
+        surfaces at the next call, and becomes one message naming the folder."""
+        return self._writing("the TensorBoard events in", self.run_dir / "tensorboard")
+
     def logged(self, history: History) -> None:
         """After each flush: the new rows to TensorBoard (history.csv is written at snapshots)."""
         if self.tb is not None:
-            self.tb.history(history)
+            with self._tensorboard():
+                self.tb.history(history)
+                self.tb.flush()  # so a failed write shows within one log interval, not at the end
 
     def snapshot(self, step: int, grid: Callable[[], torch.Tensor], history: History) -> None:
         images = grid()
@@ -91,7 +99,8 @@ class RunWriter:
         with self._writing("the history", self.run_dir / "history.csv"):
             write_history_csv(history, self.run_dir / "history.csv")
         if self.tb is not None:
-            self.tb.grid(step, images)
+            with self._tensorboard():
+                self.tb.grid(step, images)
         if self.on_snapshot is not None:
             self.on_snapshot(step, path, history)
 
@@ -122,7 +131,8 @@ class RunWriter:
             with self._writing("the best checkpoint", self.ckpt_dir / "best.pt"):
                 atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
         if self.tb is not None:
-            self.tb.evaluation(row)
+            with self._tensorboard():
+                self.tb.evaluation(row)
         self.bar.write(f"iteration {row['iteration']}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in row.items() if k not in ("iteration", "seconds")))
 
@@ -142,8 +152,9 @@ class RunWriter:
             viz.plot_real_vs_fake(real, fake().cpu(), self.run_dir / "real_vs_fake.png")
         self.status("interrupted" if interrupted else "finished", step)
         if self.tb is not None:
-            self.tb.history(history)
-            self.tb.finish(self.config, history, getattr(history, "evals", []))
+            with self._tensorboard():
+                self.tb.history(history)
+                self.tb.finish(self.config, history, getattr(history, "evals", []))
         if interrupted:
             print(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
                   f"  dcgan train --resume {self.run_dir}")

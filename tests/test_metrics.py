@@ -160,3 +160,34 @@ def test_evaluate_trains_the_missing_classifier(fmnist_root, tmp_path, capsys):
     assert "training one for the scores" in err and "classifier saved to" in err
     assert (root / "classifiers" / "fashion-mnist-32px-1ch.pt").is_file()
     assert json.loads((run / "metrics.json").read_text())["metrics"]["fid_fmnist_cnn"] > 0
+
+
+def test_scores_past_the_size_limit_are_one_message_and_keep_the_earlier_ones(classifier, fmnist_root, tmp_path):
+    """`dcgan evaluate` whose metrics.json cannot be written (a file-size limit, as a full disk): exit code 3,
+    one message naming the file, and the metrics.json written before is still whole."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    _, path, _ = classifier
+    run = tmp_path / "run"
+    train(tiny_config(fmnist_root, run, max_steps=4, checkpoint_every=4))
+    args = [sys.executable, "-m", "dcgan", "evaluate", str(run), "--n", "200", "--classifier", str(path),
+            "--data-root", str(fmnist_root)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    assert subprocess.run(args, env=env, capture_output=True, timeout=240).returncode == 0  # features now cached
+    before = (run / "metrics.json").read_text()
+
+    def cap():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
+
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240, preexec_fn=cap)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and r.stderr.count("error:") == 1
+    assert f"could not write the scores {run / 'metrics.json'}: the file-size limit" in r.stderr
+    assert (run / "metrics.json").read_text() == before and not list(run.glob(".metrics.json.tmp*"))

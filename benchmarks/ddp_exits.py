@@ -2,11 +2,13 @@
 
     python benchmarks/ddp_exits.py --runs 20                 # 2 CPU processes (gloo), a run that finishes
     python benchmarks/ddp_exits.py --runs 20 --diverge       # the same, rank 1 diverging: both must exit 2
+    python benchmarks/ddp_exits.py --runs 20 --write-fail    # rank 0 cannot write its first checkpoint: both exit 3
 
 Each repeat trains a tiny model for 6 iterations on a Fashion-MNIST slice under `torchrun
 --nproc-per-node 2` and records torchrun's exit code and whether any worker printed "terminate
-called" or died by a signal. A clean teardown gives 20 of 20 with the documented code (0, or 2 for
-the diverging run) and no abort.
+called" or died by a signal. A clean teardown gives 20 of 20 with the documented code (0, 2 for
+the diverging run, 3 for the failed write: a file-size limit of 100 kB, SIGXFSZ ignored, as a full
+disk fails) and no abort.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,9 +42,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--diverge", action="store_true", help="rank 1 turns NaN at its 4th iteration")
+    parser.add_argument("--write-fail", action="store_true",
+                        help="files capped at 100 kB: rank 0 cannot write its first checkpoint")
     parser.add_argument("--data-root", default="data")
     args = parser.parse_args()
-    expected = 2 if args.diverge else 0
+    expected = 2 if args.diverge else 3 if args.write_fail else 0
+
+    def cap():  # inherited by torchrun's workers; only rank 0 writes
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     clean = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +64,8 @@ def main() -> int:
                    "--ndf", "8", "--batch-size", "32", "--max-steps", "6", "--log-every", "1", "--snapshot-every", "3",
                    "--checkpoint-every", "3", "--device", "cpu", "--no-progress", "--no-download", "--out", str(out)]
             start = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
+                               preexec_fn=cap if args.write_fail else None)
             # torchrun exits 1 when a worker failed, and its summary gives each failed worker's code
             codes = [int(m) for m in re.findall(r"exitcode\s*:\s*(-?\d+)", r.stderr)]
             aborted = "terminate called" in r.stderr or "SIGABRT" in r.stderr

@@ -66,7 +66,8 @@ class ModelConfig:
                                     "(checkpoints written before this setting)", run=True)
     g_upsample: str = setting("transposed", "how G doubles its maps: transposed (the paper's 4x4 stride-2 "
                                             "transposed convolutions) or nearest (nearest upsampling, then a 3x3 "
-                                            "convolution: no checkerboard texture, about 2x G's arithmetic)",
+                                            "convolution: no checkerboard texture, 2.25x the arithmetic of G's "
+                                            "doubling layers)",
                               run=True)
 
     def __post_init__(self):

@@ -125,6 +125,8 @@ VARIANTS = {
     "b64-r1-1": {**_B64, "r1_weight": 1.0},
     "b64-r1-001": {**_B64, "r1_weight": 0.01},
     "b64-nearest": {**_B64, "g_upsample": "nearest"},
+    "b64-bcr": {**_B64, "bcr_weight": 10.0},  # balanced consistency regularisation (Zhao et al. 2020)
+    "b64-bcr-lazy4": {**_B64, "bcr_weight": 10.0, "bcr_every": 4},
 }
 
 

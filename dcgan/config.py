@@ -224,6 +224,11 @@ class ObjectiveConfig:
     clip_value: float = setting(0.01, "wgan: clip D's weights to [-c, c]")
     r1_weight: float = setting(0.1, "R1 penalty weight (gamma) on D's gradient at real images; 0: off")
     r2_weight: float = setting(0.0, "R2 penalty weight: R1's twin at G's samples, on the same lazy steps; 0: off")
+    bcr_weight: float = setting(0.0, "balanced consistency regularisation (Zhao et al. 2020): D's loss gains w x "
+                                     "(D(x) - D(T(x)))^2 on real and on fake images, T a random flip and a shift "
+                                     "of up to 1/8 of the side; two more D passes per step; 0: off")
+    bcr_every: int = setting(1, "balanced consistency regularisation on every N-th D step only, at N times its "
+                                "weight, so it costs 1/N of its time")
     r1_every: int = setting(16, "lazy R1 (as in StyleGAN2): the penalty on every N-th D step only, with its weight "
                                 "times N, so it costs 1/N of its time; 1: every step")
     label_smoothing: float = setting(0.1, "one-sided label smoothing: real target 1 - s (0.1 gives 0.9); 0: off")
@@ -258,8 +263,10 @@ class ObjectiveConfig:
                f"--d-steps must be a positive integer, got {self.d_steps!r}")
         _check(isinstance(self.r1_every, int) and self.r1_every >= 1,
                f"--r1-every must be a positive integer (1: every step, 16: StyleGAN2's lazy R1), got {self.r1_every!r}")
+        _check(isinstance(self.bcr_every, int) and self.bcr_every >= 1,
+               f"--bcr-every must be a positive integer (1: every step), got {self.bcr_every!r}")
         for name in ("gp_weight", "clip_value", "r1_weight", "r2_weight", "instance_noise", "lr_d", "lr_g",
-                     "grad_clip", "mode_seeking"):
+                     "grad_clip", "mode_seeking", "bcr_weight"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0,
                    f"--{name.replace('_', '-')} must be >= 0, got {value!r}")

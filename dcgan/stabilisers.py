@@ -159,6 +159,12 @@ def augment_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
+def consistency_transform(x: Tensor) -> Tensor:
+    """bCR's T: each image flipped left-right with probability 1/2, then shifted by up to 1/8 of the side."""
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+    return augment_translation(torch.where(flip, x.flip(3), x))
+
+
 AUGMENT_FUNCTIONS = {"color": augment_color, "translation": augment_translation, "cutout": augment_cutout}
 
 

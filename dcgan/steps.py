@@ -14,7 +14,8 @@ from .conditions import mismatched
 from .distributed import mean_over_ranks
 from .losses import (OBJECTIVES, Objective, feature_matching_loss, gradient_penalty, matching_aware_d_loss,
                      mode_seeking_loss, no_penalty, paired_conditions, r1_penalty, r2_penalty)
-from .stabilisers import EMA, clip_weights_, d_targets, diff_augment, grad_norm_, instance_noise
+from .stabilisers import (EMA, clip_weights_, consistency_transform, d_targets, diff_augment, grad_norm_,
+                          instance_noise)
 
 Tensor = torch.Tensor
 
@@ -60,6 +61,7 @@ class StepRules:
         self.penalty_weight *= self.penalty_every
         self.r2_weight = self.oc.r2_weight * self.penalty_every
         self.policy = self.oc.augmentations
+        self.bcr_weight = self.oc.bcr_weight * self.oc.bcr_every  # lazy, as R1: N times the weight every N-th step
 
     def autocast(self):
         return torch.autocast(self.device_type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
@@ -107,6 +109,12 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
                                        oc.mismatch_weight, real_target, fake_target)
     else:
         loss_d = rules.objective.d_loss(real_logits, fake_logits, real_target, fake_target)
+    if rules.bcr_weight and d_step_index % rules.oc.bcr_every == 0:  # bCR: D's verdict must not move under T
+        with rules.autocast():
+            real_t = nets.D_trained(consistency_transform(real_in), cond)  # (b,)
+            fake_t = nets.D_trained(consistency_transform(fake_in), fake_cond)
+        loss_d = loss_d + rules.bcr_weight * (consistency_loss(real_logits, real_t)
+                                              + consistency_loss(fake_logits, fake_t))
     penalty = (rules.penalty(lambda x: nets.D(x, cond), real_in, fake_in, rules.penalty_weight)
                if d_step_index % rules.penalty_every == 0 else no_penalty(nets.D, real_in, fake_in))
     if rules.r2_weight and d_step_index % rules.penalty_every == 0:  # R2, at the fakes with their conditions
@@ -121,6 +129,11 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
         clip_weights_(nets.D, oc.clip_value)
     return DStepOut(loss_d, penalty, real_logits, fake_logits, real_features, real_in, fake, grad_norm, noise,
                     fake_cond)
+
+
+def consistency_loss(logits: Tensor, transformed_logits: Tensor) -> Tensor:
+    """Mean squared difference of D's logits on images and on their transforms (bCR, Zhao et al. 2020)."""
+    return (logits.float() - transformed_logits.float()).pow(2).mean()
 
 
 def _add_penalty_gradient(D: nn.Module, penalty: Tensor, max_norm: float) -> None:

@@ -262,3 +262,36 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
         assert "rolled back to iteration 2 with learning rates halved" in r.stdout + r.stderr
         assert r.stdout.count("2 processes: replicas agree on every weight") == 1
         assert load_checkpoint(out)["iteration"] == 6
+
+
+def test_balanced_consistency_regularisation_adds_a_lazy_term_that_vanishes_for_an_invariant_d(parts):
+    """bCR: D's loss gains w (D(x) - D(T(x)))^2 on reals and fakes, on every N-th D step at N times w;
+    T flips and shifts, so a D that ignores where things are (a constant image) pays nothing."""
+    from dcgan.stabilisers import consistency_transform
+
+    nets, opt_g, opt_d, _, real = parts
+    torch.manual_seed(0)
+    flat = torch.full((4, 1, 32, 32), 0.3)
+    assert torch.equal(consistency_transform(flat)[:, :, 4:-4, 4:-4], flat[:, :, 4:-4, 4:-4])  # only edges shift in
+    moved = consistency_transform(real)
+    assert moved.shape == real.shape and not torch.equal(moved, real)
+    state = {k: v.clone() for k, v in nets.D.state_dict().items()}
+
+    def loss(rules, index=0):
+        nets.D.load_state_dict(state)
+        torch.manual_seed(3)
+        return d_step(nets, opt_d, rules, real, None, d_step_index=index).loss_d.item()
+
+    plain = loss(StepRules(ObjectiveConfig(), nz=16))
+    with_bcr = loss(StepRules(ObjectiveConfig(bcr_weight=10.0), nz=16))
+    lazy = StepRules(ObjectiveConfig(bcr_weight=10.0, bcr_every=4), nz=16)
+    assert lazy.bcr_weight == 40.0
+    assert with_bcr > plain and loss(lazy, index=1) == pytest.approx(plain)  # off between the lazy steps
+    assert loss(lazy, index=4) - plain == pytest.approx(4 * (with_bcr - plain), rel=1e-3)
+
+
+def test_bcr_settings_are_checked_through_the_cli(tmp_path, capsys):
+    assert main(["train", "--bcr-every", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "--bcr-every must be a positive integer" in capsys.readouterr().err
+    assert main(["train", "--bcr-weight", "-1", "--out", str(tmp_path / "b")]) == 2
+    assert "--bcr-weight must be >= 0" in capsys.readouterr().err

@@ -118,6 +118,7 @@ VARIANTS = {
     # on top of the default: toward half its FID at 2 epochs at about its time per epoch
     "b64-lr15": {**_B64, "lr_g": 1.8e-3, "lr_d": 6e-4},
     "b64-b48": {**_B64, "batch_size": 48},
+    "b64-b32": {**_B64, "batch_size": 32},
     "b64-dnorm-none": {**_B64, "d_norm": "none"},
     "b64-nosmooth": {**_B64, "label_smoothing": 0.0},
     "b64-beta1-0": {**_B64, "beta1": 0.0, "beta2": 0.99},
@@ -127,6 +128,7 @@ VARIANTS = {
     "b64-nearest": {**_B64, "g_upsample": "nearest"},
     "b64-bcr": {**_B64, "bcr_weight": 10.0},  # balanced consistency regularisation (Zhao et al. 2020)
     "b64-bcr-lazy4": {**_B64, "bcr_weight": 10.0, "bcr_every": 4},
+    "b64-bcr1-lazy4": {**_B64, "bcr_weight": 1.0, "bcr_every": 4},
 }
 
 

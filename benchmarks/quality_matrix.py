@@ -42,10 +42,11 @@ VARIANTS = {
     # hypotheses on top of the default
     "rpgan-r2": (DEFAULT_RECIPE, {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
     "nearest": (DEFAULT_RECIPE, {"g_upsample": "nearest"}),  # upsample-then-convolve G (no checkerboard)
+    "b32": (DEFAULT_RECIPE, {"batch_size": 32}),  # twice the default's G updates per epoch
 }
 LABELS = {"default": "default (r1-ema)", "classic": "classic (Radford et al.)",
           "default-v1": "default, with the 7 x 7 start of model version 1",
-          "nearest": "default, G upsampling by nearest + 3x3 conv"}
+          "nearest": "default, G upsampling by nearest + 3x3 conv", "b32": "default at batch 32"}
 COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
            "coverage", "train_minutes", "precision_mode"]
 

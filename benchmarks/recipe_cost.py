@@ -3,6 +3,7 @@
     python benchmarks/recipe_cost.py                     # r1-ema (the default) and classic
     python benchmarks/recipe_cost.py --recipes r1-ema,sngan,classic --iters 300 --repeats 3
     python benchmarks/recipe_cost.py --recipes r1-ema@32,r1-ema@28,r1-ema@28:v1   # at 28 px, and the older network
+    python benchmarks/recipe_cost.py --recipes r1-ema,r1-ema/b48,r1-ema/b32       # at other batch sizes
 
 Each recipe trains the default run (Fashion-MNIST 32x32 at the recipe's batch size, snapshots every
 100 iterations, as `make train`) twice: for --short and for --short + --iters iterations. The difference divided
@@ -31,10 +32,13 @@ from dcgan.train import train  # noqa: E402
 
 
 def parse(entry: str) -> tuple[str, dict]:
-    """"RECIPE[@SIZE][:vN]" -> (recipe, settings): a recipe at an image size, with an older model version."""
+    """"RECIPE[/bBATCH][@SIZE][:vN]" -> (recipe, settings): a recipe at a batch size and an image size, with an
+    older model version."""
     entry, _, version = entry.partition(":v")
-    recipe, _, size = entry.partition("@")
-    return recipe, {**({"image_size": int(size)} if size else {}), **({"model_version": int(version)} if version else {})}
+    entry, _, size = entry.partition("@")
+    recipe, _, batch = entry.partition("/b")
+    return recipe, {**({"image_size": int(size)} if size else {}), **({"model_version": int(version)} if version else {}),
+                    **({"batch_size": int(batch)} if batch else {})}
 
 
 def timed_run(entry: str, steps: int, out: Path, args, precision: str) -> float:

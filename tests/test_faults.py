@@ -247,3 +247,37 @@ def test_the_notebooks_train_call_raises_one_message_and_resumes(cached_root, tm
     r = cell("6", str(run))
     assert r.returncode == 0, r.stderr[-2000:]
     assert load_checkpoint(run)["iteration"] == 6
+
+
+VANISH_AT_STEP_4 = """
+import shutil, sys
+from pathlib import Path
+from dcgan import writer
+from dcgan.cli import main
+
+snapshot = writer.RunWriter.snapshot
+def snapshot_then_vanish(self, step, grid, history):
+    snapshot(self, step, grid, history)
+    if step == 4:  # the folder is moved away while the run goes on (kept aside to put back later)
+        shutil.move(str(self.run_dir), sys.argv[1])
+writer.RunWriter.snapshot = snapshot_then_vanish
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_run_folder_moved_away_mid_run_through_the_cli_and_resumed_once_back(cached_root, tmp_path):
+    script = tmp_path / "vanish.py"
+    script.write_text(VANISH_AT_STEP_4)
+    run, aside = tmp_path / "run", tmp_path / "aside"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, str(script), str(aside), "train", "--data-root", str(cached_root), "--out",
+                        str(run), "--max-steps", "6", *TINY], capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == EXIT_WRITE_FAILED, r.stderr[-2000:]
+    message = one_message(r)
+    assert f"{run} no longer exists" in message and f"dcgan train --resume {run}" in message
+    assert not run.exists()  # nothing written to a silently re-made folder
+    shutil.move(str(aside), str(run))  # put back, as the message says
+    assert load_checkpoint(run)["iteration"] == 2
+    r = dcgan_limited("train", "--resume", run, "--max-steps", 6, *TINY)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert load_checkpoint(run)["iteration"] == 6

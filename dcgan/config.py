@@ -84,8 +84,10 @@ class ModelConfig:
         _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
                f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
         _check(self.model_version in (1, 2), f"--model-version must be 1 or 2, got {self.model_version!r}")
-        _check(self.g_upsample in ("transposed", "nearest"),
-               f"--g-upsample must be transposed or nearest, got {self.g_upsample!r}")
+        from .models import UPSAMPLES  # the models own how they can upsample
+
+        _check(self.g_upsample in UPSAMPLES,
+               f"--g-upsample must be {' or '.join(UPSAMPLES)}, got {self.g_upsample!r}")
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Callable
 
 import torch
 
-from .checkpoint import atomic_torch_save, load_checkpoint
+from .checkpoint import atomic_torch_save, load_checkpoint, resolve_checkpoint
+from .diskio import replacing, writing
 from .config import Config, DataConfig
 from .data import load_dataset, to_model_range, to_uint8
 from .features import ensure_classifier, file_tag, load_classifier, load_inception
@@ -176,10 +177,6 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
               "metrics": score(space, real, fake, intended=intended, real_labels=real_labels,
                                class_names=G.cond_names)}
     if write:
-        from .checkpoint import resolve_checkpoint
-
-        from .diskio import replacing, writing
-
         path = resolve_checkpoint(checkpoint).parent.parent / "metrics.json"
         with writing("the scores", path), replacing(path) as tmp:  # a half-written file never replaces one
             tmp.write_text(json.dumps(result, indent=2) + "\n")

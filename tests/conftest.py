@@ -52,6 +52,19 @@ def fmnist_root(tmp_path_factory) -> Path:
     return root
 
 
+def file_size_limit(limit: int):
+    """A preexec_fn capping every file the child writes at `limit` bytes (RLIMIT_FSIZE, SIGXFSZ ignored), so a
+    write past it fails with EFBIG the way a full disk fails with ENOSPC."""
+    def cap():
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return cap
+
+
 def tiny_config(data_root, out, **overrides) -> Config:
     """A model small enough that a few dozen CPU iterations take seconds."""
     settings = dict(dataset="fashion-mnist", data_root=str(data_root), image_size=32, nz=16, ngf=8,

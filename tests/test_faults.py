@@ -3,16 +3,14 @@
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, file_size_limit, tiny_config
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.config import DataConfig
@@ -28,14 +26,10 @@ def dcgan_limited(*args, limit: int | None = None, timeout: int = 240, torchrun:
     """`python -m dcgan ARGS` (under `torchrun --nproc-per-node 2` with `torchrun`) with writes capped at
     `limit` bytes per file (RLIMIT_FSIZE, SIGXFSZ ignored, so a write past it fails with EFBIG the way a
     full disk fails with ENOSPC)."""
-    def cap():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     launch = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"] if torchrun else []
     return subprocess.run([sys.executable, *launch, "-m", "dcgan", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, preexec_fn=cap if limit else None)
+                          timeout=timeout, env=env, preexec_fn=file_size_limit(limit) if limit else None)
 
 
 def one_message(r) -> str:
@@ -231,12 +225,8 @@ def test_the_notebooks_train_call_raises_one_message_and_resumes(cached_root, tm
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
     def cell(*args, limit=None):
-        def cap():
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
         return subprocess.run([sys.executable, str(script), str(cached_root), str(run), *args], capture_output=True,
-                              text=True, env=env, timeout=240, preexec_fn=cap if limit else None)
+                              text=True, env=env, timeout=240, preexec_fn=file_size_limit(limit) if limit else None)
 
     assert cell("2").returncode == 0
     r = cell("6", str(run), limit=300_000)  # grids fit, a checkpoint (about 0.5 MB) does not

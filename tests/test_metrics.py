@@ -166,12 +166,10 @@ def test_scores_past_the_size_limit_are_one_message_and_keep_the_earlier_ones(cl
     """`dcgan evaluate` whose metrics.json cannot be written (a file-size limit, as a full disk): exit code 3,
     one message naming the file, and the metrics.json written before is still whole."""
     import os
-    import resource
-    import signal
     import subprocess
     import sys
 
-    from conftest import REPO
+    from conftest import REPO, file_size_limit
 
     _, path, _ = classifier
     run = tmp_path / "run"
@@ -182,11 +180,8 @@ def test_scores_past_the_size_limit_are_one_message_and_keep_the_earlier_ones(cl
     assert subprocess.run(args, env=env, capture_output=True, timeout=240).returncode == 0  # features now cached
     before = (run / "metrics.json").read_text()
 
-    def cap():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
-
-    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240, preexec_fn=cap)
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240,
+                       preexec_fn=file_size_limit(len(before) // 2))
     assert r.returncode == 3, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and r.stderr.count("error:") == 1
     assert f"could not write the scores {run / 'metrics.json'}: the file-size limit" in r.stderr

@@ -43,12 +43,14 @@ VARIANTS = {
     "rpgan-r2": (DEFAULT_RECIPE, {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
     "nearest": (DEFAULT_RECIPE, {"g_upsample": "nearest"}),  # upsample-then-convolve G (no checkerboard)
     "b32": (DEFAULT_RECIPE, {"batch_size": 32}),  # twice the default's G updates per epoch
+    "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
 }
 LABELS = {"default": "default (r1-ema)", "classic": "classic (Radford et al.)",
           "default-v1": "default, with the 7 x 7 start of model version 1",
-          "nearest": "default, G upsampling by nearest + 3x3 conv", "b32": "default at batch 32"}
+          "nearest": "default, G upsampling by nearest + 3x3 conv", "b32": "default at batch 32",
+          "cond": "class-conditional default"}
 COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
-           "coverage", "train_minutes", "precision_mode"]
+           "coverage", "class_accuracy", "train_minutes", "precision_mode"]
 
 
 def cell_data(cell: str, data_root: str) -> DataConfig:
@@ -65,7 +67,7 @@ def scoring_data(cell: str, data_root: str) -> DataConfig:
 def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
     """FID, precision, recall and class coverage of a run's last checkpoint in the cell's feature space."""
     from dcgan.data import resize_arrays, to_model_range, to_uint8
-    from dcgan.evaluate import classifier_space, generate_for_eval, real_features, score
+    from dcgan.evaluate import classifier_space, conditions_for_eval, generate_for_eval, real_features, score
     from dcgan.features import ensure_classifier
     from dcgan.sample import load_generator
 
@@ -73,16 +75,19 @@ def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
     data = scoring_data(cell, data_root)
     path = ensure_classifier(data, G.nc, epochs=3 if data.dataset != "folder" else 20, device=device)
     space = classifier_space(data, G.nc, path, device)
-    real = real_features(space, data, n)
-    fake = generate_for_eval(G, n, 0, device)
+    real, labels = real_features(space, data, n, with_labels=True)
+    cond, intended = conditions_for_eval(G, Config(data=data), n, labels)
+    fake = generate_for_eval(G, n, 0, device, cond=cond)
     if fake.shape[-1] != data.image_size:  # the way the real images were made from their originals
         u8 = to_uint8(fake).permute(0, 2, 3, 1).numpy()
         fake = to_model_range(resize_arrays(u8[..., 0] if G.nc == 1 else u8, data.image_size, G.nc))
-    m = score(space, real, fake)
+    m = score(space, real, fake, intended=intended)
     t = space.tag
     return {"features": f"{t} ({data.image_size} px classifier)", "fid": round(m[f"fid_{t}"], 3),
             "precision": round(m[f"precision_{t}"], 3), "recall": round(m[f"recall_{t}"], 3),
-            "coverage": round(m.get(f"coverage_{t}", float("nan")), 3)}
+            "coverage": round(m.get(f"coverage_{t}", float("nan")), 3),
+            # a conditional G's samples the classifier puts in the class asked for
+            "class_accuracy": round(m[f"class_accuracy_{t}"], 3) if intended is not None else ""}
 
 
 def run_one(cell: str, variant: str, seed: int, args) -> dict:
@@ -128,19 +133,24 @@ def by_cell(rows: list[dict]) -> dict[str, dict[str, dict[str, dict]]]:
 def print_table(path: Path) -> None:
     """A row per cell and variant: FID per seed, its ratio to classic's at the same seed, and the rest."""
     cells = by_cell(read_rows(path))
-    print("| cell | variant | epochs (iterations) | FID per seed | mean | vs classic, same seed | precision "
-          "| recall | coverage | train min | features |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| cell | variant | epochs (iterations) | FID per seed | mean | vs classic, same seed "
+          "| vs default, same seed | precision | recall | coverage | class accuracy | train min | features |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cell in [c for c in CELLS if c in cells]:
         classic = {s: float(r["fid"]) for s, r in cells[cell].get("classic", {}).items()}
+        default = {s: float(r["fid"]) for s, r in cells[cell].get("default", {}).items()}
         for variant in [v for v in VARIANTS if v in cells[cell]]:
             rs = [cells[cell][variant][s] for s in sorted(cells[cell][variant], key=int, reverse=True)]
             seeds = " / ".join(f"{float(r['fid']):.1f}" for r in rs)
+            accs = [r["class_accuracy"] for r in rs if r.get("class_accuracy")]
+            accuracy = f"{mean(accs):.3f}" if accs else ""
             ratios = ", ".join(f"{float(r['fid']) / classic[r['seed']]:.2f}x" for r in rs if r["seed"] in classic)
+            to_default = ", ".join(f"{float(r['fid']) / default[r['seed']]:.2f}x" for r in rs if r["seed"] in default)
             print(f"| {cell} | {variant} | {rs[0]['epochs']} ({rs[0]['iterations']}) | {seeds} "
                   f"(seeds {', '.join(r['seed'] for r in rs)}) | {mean(r['fid'] for r in rs):.1f} | {ratios} "
+                  f"| {to_default} "
                   f"| {mean(r['precision'] for r in rs):.2f} | {mean(r['recall'] for r in rs):.2f} "
-                  f"| {mean(r['coverage'] for r in rs):.2f} | {mean(r['train_minutes'] for r in rs):.1f} "
+                  f"| {mean(r['coverage'] for r in rs):.2f} | {accuracy} | {mean(r['train_minutes'] for r in rs):.1f} "
                   f"| {rs[0]['features']} |")
 
 

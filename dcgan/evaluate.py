@@ -113,6 +113,27 @@ def generate_for_eval(G: Generator, n: int, seed: int, device, batch_size: int =
     return out
 
 
+def conditions_for_eval(G: Generator, cfg: Config, n: int, real_labels: torch.Tensor | None, seed: int = 0):
+    """(cond (n, K), intended classes (n,)) for scoring a conditional G; (None, None) otherwise. A
+    class-conditional G is asked for each class as often as it occurs among the real images scored,
+    so FID compares like with like where classes are unbalanced (a folder whose largest class holds
+    most of the images); without labels, every class equally often."""
+    if G.condition == "class":
+        from .conditions import classes_in_turn
+
+        if real_labels is not None and len(real_labels):
+            intended = real_labels[torch.arange(n) % len(real_labels)].long()
+            return torch.eye(G.n_cond)[intended], intended
+        cond = classes_in_turn(n, G.n_cond)
+        return cond, cond.argmax(1)
+    if G.condition == "attrs":  # the tag sets of real images, as often as the data has them
+        from .conditions import dataset_conditions
+
+        conds, _ = dataset_conditions(cfg, load_dataset(cfg.data, progress=False))
+        return conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))], None
+    return None, None
+
+
 def score(space: FeatureSpace, real: torch.Tensor, fake_images: torch.Tensor, *, full: bool = True,
           intended: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
           class_names: list[str] | None = None) -> dict:
@@ -159,17 +180,7 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     space = make_space(features, cfg.data, G.nc, classifier=classifier, inception_weights=inception_weights,
                        device=device)
     real, real_labels = real_features(space, cfg.data, n, with_labels=True)
-    cond = intended = None
-    if G.condition == "class":
-        from .conditions import classes_in_turn
-
-        cond = classes_in_turn(n, G.n_cond)  # every class equally often
-        intended = cond.argmax(1)
-    elif G.condition == "attrs":  # the tag sets of real images, as often as the data has them
-        from .conditions import dataset_conditions
-
-        conds, _ = dataset_conditions(cfg, load_dataset(cfg.data, progress=False))
-        cond = conds[torch.randint(len(conds), (n,), generator=torch.Generator().manual_seed(seed))]
+    cond, intended = conditions_for_eval(G, cfg, n, real_labels, seed)
     fake = generate_for_eval(G, n, seed, device, cond=cond)
     result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,
               "n_real": len(real), "features": space.description,

@@ -198,3 +198,21 @@ def test_sample_cli_and_evaluate(fmnist_root, tagged_folder, tmp_path):
     assert describe_conditions(G).startswith("tag-conditional generator")
     assert torch.equal(default_conditions(G, 3), G.example_conds[:3].float())
     assert main(["sample", str(tags), "--n", "4", "--out", str(tmp_path / "t.png")]) == 0
+
+
+def test_a_class_conditional_g_is_scored_with_the_real_images_class_mix():
+    """On unbalanced classes the fakes are asked for each class as often as the real images scored
+    have it, so FID compares like with like; without labels, every class equally often."""
+    from dcgan.evaluate import conditions_for_eval
+
+    G = build_models(nz=8, ngf=8, ndf=8, nc=1, image_size=32, n_cond=3)[0]
+    G.condition = "class"  # as load_generator sets it from the run's config
+    labels = torch.tensor([0] * 6 + [1] * 3 + [2])  # 60%, 30%, 10%
+    cond, intended = conditions_for_eval(G, Config(), 20, labels)
+    assert cond.shape == (20, 3) and torch.equal(cond.argmax(1), intended)
+    assert torch.bincount(intended, minlength=3).tolist() == [12, 6, 2]
+    cond, intended = conditions_for_eval(G, Config(), 9, None)
+    assert torch.bincount(intended, minlength=3).tolist() == [3, 3, 3]
+    plain = build_models(nz=8, ngf=8, ndf=8, nc=1, image_size=32)[0]
+    plain.condition = "none"
+    assert conditions_for_eval(plain, Config(), 5, labels) == (None, None)

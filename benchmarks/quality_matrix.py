@@ -3,14 +3,17 @@
     python benchmarks/fetch_emoji.py                      # once: the colour cell's images (data/emoji/)
     python benchmarks/quality_matrix.py --seed 999,1      # every cell, default and classic, two seeds
     python benchmarks/quality_matrix.py --only fmnist-28,fmnist-32 --variants default,default-v1 --seed 999
+    python benchmarks/quality_matrix.py --only emoji-64 --variants cond --seed 999   # the class-conditional default
     python benchmarks/quality_matrix.py --table           # the table of what is done, and the chart
 
 A cell is a dataset at one size and a budget of epochs (the same for every variant in it). Each run
 is scored on --n samples in one classifier's features: Fashion-MNIST at 28 and 32 px both in the
 32 px classifier's (28 px samples are resized to 32 exactly as the 32 px real images are made from
 the 28 px originals), so those two cells are comparable; the 64 px cells each in their own
-classifier's. Results are appended to OUT/results.csv as each run finishes, so an interrupted
-sweep picks up where it stopped; runs stay in OUT/<cell>/<variant>-seed<S>/.
+classifier's. A class-conditional G is asked for each class as often as the real images scored
+have it, and its class accuracy (samples the classifier puts in the class asked for) is reported.
+Results are appended to OUT/results.csv as each run finishes, so an interrupted sweep picks up
+where it stopped; runs stay in OUT/<cell>/<variant>-seed<S>/.
 """
 
 from __future__ import annotations

@@ -134,6 +134,8 @@ VARIANTS = {
     "b32-ema-r05": {**_B64, "batch_size": 32, "ema_rampup": 0.05},
     "b32-decay25": {**_B64, "batch_size": 32, "lr_decay": 0.25},
     "b32-ndf48": {**_B64, "batch_size": 32, "ndf": 48},
+    "b32-decay-ema": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05},
+    "b32-all": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05, "ndf": 48},
 }
 
 

@@ -47,6 +47,8 @@ VARIANTS = {
     "nearest": (DEFAULT_RECIPE, {"g_upsample": "nearest"}),  # upsample-then-convolve G (no checkerboard)
     "b32": (DEFAULT_RECIPE, {"batch_size": 32}),  # twice the default's G updates per epoch
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
+    "b32-all": (DEFAULT_RECIPE, {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
+    "b32-decay-ema": (DEFAULT_RECIPE, {"batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05}),
 }
 LABELS = {"default": "default (r1-ema)", "classic": "classic (Radford et al.)",
           "default-v1": "default, with the 7 x 7 start of model version 1",

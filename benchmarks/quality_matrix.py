@@ -49,6 +49,7 @@ VARIANTS = {
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "b32-all": (DEFAULT_RECIPE, {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
     "b32-decay-ema": (DEFAULT_RECIPE, {"batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05}),
+    "cond-b32": ("r1-ema", {"condition": "class", "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05}),
 }
 LABELS = {"default": "default (r1-ema)", "classic": "classic (Radford et al.)",
           "default-v1": "default, with the 7 x 7 start of model version 1",

@@ -33,7 +33,7 @@ TUNED = "grad-clip"  # classic with gradient clipping alone: the baseline the re
 _FGER1 = {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
           "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"}  # fast-g-ema-r1
 
-_B64 = {**_FGER1, "batch_size": 64, "penalty_clip": "own"}  # r1-ema, the default
+_B64 = {**_FGER1, "batch_size": 64, "penalty_clip": "own"}  # r1-ema
 
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
@@ -98,8 +98,8 @@ VARIANTS = {
                       "r1_weight": 1.0, "r1_every": 16, "penalty_clip": "joint"},
     "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
                         "label_smoothing": 0.1, "ngf": 96, "ndf": 48},
-    # on top of fge-r1-lazy; R1's gradient clipped with the loss's (joint) in all but fger1-b64 (r1-ema, the default)
-    "fger1-b64": {**_FGER1, "batch_size": 64, "penalty_clip": "own"},  # the default recipe, r1-ema
+    # on top of fge-r1-lazy; R1's gradient clipped with the loss's (joint) in all but fger1-b64 (r1-ema)
+    "fger1-b64": {**_FGER1, "batch_size": 64, "penalty_clip": "own"},  # the r1-ema recipe
     "fger1-lr6": {**_FGER1, "lr_g": 1.8e-3, "lr_d": 6e-4},
     "fger1-beta2-99": {**_FGER1, "beta2": 0.99},
     # the EMA's span: the warm-up keeps it at about the last 1/9 of the run in a short one (--ema-rampup)
@@ -115,7 +115,7 @@ VARIANTS = {
                      "label_smoothing": 0.0},
     "b64-rpgan": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "loss": "rpgan", "label_smoothing": 0.0},
     "b64-r2": {**_FGER1, "batch_size": 64, "penalty_clip": "own", "r2_weight": 0.1},
-    # on top of the default: toward half its FID at 2 epochs at about its time per epoch
+    # on top of r1-ema: toward half its FID at 2 epochs at about its time per epoch
     "b64-lr15": {**_B64, "lr_g": 1.8e-3, "lr_d": 6e-4},
     "b64-b48": {**_B64, "batch_size": 48},
     "b64-b32": {**_B64, "batch_size": 32},
@@ -134,7 +134,7 @@ VARIANTS = {
     "b32-ema-r05": {**_B64, "batch_size": 32, "ema_rampup": 0.05},
     "b32-decay25": {**_B64, "batch_size": 32, "lr_decay": 0.25},
     "b32-ndf48": {**_B64, "batch_size": 32, "ndf": 48},
-    "b32-decay-ema": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05},
+    "b32-decay-ema": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05},  # r1-ema-b32, the default
     "b32-all": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05, "ndf": 48},
 }
 

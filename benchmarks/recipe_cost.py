@@ -1,6 +1,6 @@
 """Seconds per training iteration and per epoch of each recipe, as ratios to a baseline recipe, in one process.
 
-    python benchmarks/recipe_cost.py                     # r1-ema (the default) and classic
+    python benchmarks/recipe_cost.py                     # r1-ema-b32 (the default), r1-ema and classic
     python benchmarks/recipe_cost.py --recipes r1-ema,sngan,classic --iters 300 --repeats 3
     python benchmarks/recipe_cost.py --recipes r1-ema@32,r1-ema@28,r1-ema@28:v1   # at 28 px, and the older network
     python benchmarks/recipe_cost.py --recipes r1-ema,r1-ema/b48,r1-ema/b32       # at other batch sizes
@@ -53,8 +53,9 @@ def timed_run(entry: str, steps: int, out: Path, args, precision: str) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipes", default="r1-ema,classic",
-                   help="comma-separated; ratios are to the first (default: r1-ema,classic); the ablation's steps "
+    p.add_argument("--recipes", default="r1-ema-b32,r1-ema,classic",
+                   help="comma-separated; ratios are to the first (default: r1-ema-b32,r1-ema,classic); "
+                        "the ablation's steps "
                         "(tuned, fast-g-ema-r1, ...) are accepted by their old names")
     p.add_argument("--iters", type=int, default=200, help="iterations timed per run (default: 200)")
     p.add_argument("--short", type=int, default=20, help="the short run subtracted (default: 20)")

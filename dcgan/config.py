@@ -132,14 +132,14 @@ class DataConfig:
 class TrainConfig:
     """How long and how to optimise, and where the run lives."""
 
-    batch_size: int = setting(64, "images per batch", run=True)
+    batch_size: int = setting(32, "images per batch", run=True)
     epochs: int = setting(5, "passes over the data (ignored when --max-steps is set)")
     max_steps: int = setting(0, "stop after this many iterations (0: use --epochs)")
-    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (r1-ema, the default recipe, "
+    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (r1-ema-b32, the default recipe, "
                                 "sets G's to 3x this, and keeps that ratio when --lr is given alone)")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
-    lr_decay: float = setting(0.0, "share of the run, at its end, over which both learning rates fall linearly to 0; "
+    lr_decay: float = setting(0.25, "share of the run, at its end, over which both learning rates fall linearly to 0; "
                                    "0: off")
     seed: int = setting(999, "random seed (weights, noise, data order)", run=True)
     device: str = setting("auto", f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu")
@@ -238,7 +238,7 @@ class ObjectiveConfig:
     instance_noise: float = setting(0.0, "std of Gaussian noise on D's inputs, annealed linearly to 0")
     ema_decay: float = setting(0.999, "EMA of G's weights for samples and evaluation (decay warmed up towards "
                                       "this by --ema-rampup); 0: off")
-    ema_rampup: float = setting(1 / 9, "EMA warm-up: at G step t the average spans at most this share of the "
+    ema_rampup: float = setting(0.05, "EMA warm-up: at G step t the average spans at most this share of the "
                                        "steps so far (decay h / (1 + h), h = rampup * (t + 1); 1/9 gives "
                                        "(1 + t) / (10 + t)); 0: the plain --ema-decay from the start")
     diffaug: str = setting("", f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}")
@@ -385,7 +385,7 @@ class Config:
             preset.update(conditional)
         preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
         if "lr" in kwargs and "lr_g" not in kwargs and preset.get("lr_g"):
-            # the recipe's G rate is a multiple of its D rate (r1-ema: 3x): a given --lr moves both
+            # the recipe's G rate is a multiple of its D rate (r1-ema-b32: 3x): a given --lr moves both
             preset["lr_g"] = kwargs["lr"] * (preset["lr_g"] / preset["lr"])
         kwargs = {**preset, **kwargs}
         sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}

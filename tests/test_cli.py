@@ -54,7 +54,10 @@ def test_help_shows_defaults():
     r = dcgan("train", "--help")
     assert r.returncode == 0
     page = " ".join(r.stdout.split())  # argparse wraps lines
-    for text in ("--batch-size", "(default: 64 in the r1-ema recipe, 128 in classic)", "--lr", "(default: 0.0004 in the r1-ema recipe, 0.0002 in classic)", "(default: 0.0012 in the r1-ema recipe, 0.0 in classic)", "--resume",
+    for text in ("--batch-size", "(default: 32 in the r1-ema-b32 recipe, 128 in classic)", "--lr",
+                 "(default: 0.0004 in the r1-ema-b32 recipe, 0.0002 in classic)",
+                 "(default: 0.0012 in the r1-ema-b32 recipe, 0.0 in classic)",
+                 "(default: 0.25 in the r1-ema-b32 recipe, 0.0 in classic)", "--resume",
                  "--snapshot-every", "--checkpoint-every", "--data-root", "(default: 999)"):
         assert text in page
 

@@ -73,8 +73,8 @@ def test_train_notebook(trained_run):
     text = text_of(nb)
     assert "starting the run in" in text
     # the default recipe reaches the run
-    assert ("recipe r1-ema: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
-            "label_smoothing=0.1, r1_weight=0.1 (every 16, clip own)") in text
+    assert ("recipe r1-ema-b32: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
+            "label_smoothing=0.1, r1_weight=0.1 (every 16, clip own), lr_decay=0.25") in text
     objective = json.loads((run / "config.json").read_text())["objective"]
     assert (objective["grad_clip"], objective["lr_g"], objective["ema_decay"]) == (10.0, 1.2e-3, 0.999)
     assert "_anim_img" in text  # the inline animation player

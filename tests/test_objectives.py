@@ -267,7 +267,7 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_r1_ema_and_classic_is_one_flag_away(capsys):
+def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys):
     from dcgan.config import CONDITIONAL, DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
@@ -279,7 +279,12 @@ def test_the_default_recipe_is_r1_ema_and_classic_is_one_flag_away(capsys):
     assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # G at 3x D's rate
     assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
     assert (default.objective.r1_weight, default.objective.r1_every) == (0.1, 16)  # lazy R1
-    assert DEFAULT_RECIPE == "r1-ema" and default.train.batch_size == 64
+    assert DEFAULT_RECIPE == "r1-ema-b32" and default.train.batch_size == 32
+    # r1-ema at batch 32, the rates' tail over the last quarter, a shorter EMA warm-up
+    assert (default.train.lr_decay, default.objective.ema_rampup) == (0.25, 0.05)
+    r1_ema = Config.from_flat(recipe="r1-ema")
+    assert (r1_ema.train.batch_size, r1_ema.train.lr_decay, r1_ema.objective.ema_rampup) == (64, 0.0, 1 / 9)
+    assert Config.from_flat(recipe="classic").train.lr_decay == 0.0
     assert Config.from_flat(recipe="fast-g-ema-r1").train.batch_size == 128  # an old name, still trained
     # conditional runs add the matching-aware D and the mode-seeking term; unconditional ones cannot have them
     assert (default.objective.mismatch_weight, default.objective.mode_seeking) == (0.0, 0.0)
@@ -328,7 +333,8 @@ def test_recipe_list_names_every_recipe_and_its_sources(capsys):
         assert len(line.split(": ", 1)[1]) > 20  # its source, not an empty note
     # the default's settings, as the flags that set them, and what conditional runs add
     flags = lines[lines.index(next(l for l in lines if l.startswith(DEFAULT_RECIPE))) + 1]
-    for text in ("--lr-g 0.0012", "--ema-decay 0.999", "--r1-every 16", "--batch-size 64", "--grad-clip 10"):
+    for text in ("--lr-g 0.0012", "--ema-decay 0.999", "--r1-every 16", "--batch-size 32", "--grad-clip 10",
+                 "--lr-decay 0.25", "--ema-rampup 0.05"):
         assert text in flags
     assert any("--mismatch-weight 0.5 --mode-seeking 1" in l for l in lines)
     assert any(l.startswith("sngan:") for l in lines) and any("--spectral-norm --d-norm none" in l for l in lines)
@@ -396,7 +402,7 @@ def test_recipe_list_fits_on_one_screen():
     text = describe_recipes()
     lines = text.splitlines()
     assert len(lines) <= 24 and max(map(len, lines)) <= 200
-    assert all(f"{name}" in text for name in RECIPES) and "r1-ema (the default)" in text
+    assert all(f"{name}" in text for name in RECIPES) and "r1-ema-b32 (the default)" in text
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

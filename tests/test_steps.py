@@ -161,7 +161,7 @@ def test_repeated_rollbacks_lower_the_rate_each_time(fmnist_root, tmp_path, monk
     """Three blow-ups before the next checkpoint: rates at 1/2, then 1/4, then 1/8 (not 1/2 three times)."""
     _nan_on_calls(monkeypatch, [8, 9, 10])  # step 8 blows up; then step 6 twice, each after a rollback to 5
     cfg = tiny_config(fmnist_root, tmp_path / "run", max_steps=12, checkpoint_every=5, log_every=1,
-                      on_divergence="rollback")
+                      on_divergence="rollback", lr_decay=0.0)  # no tail: the saved rates are the lowered ones
     history = train(cfg)
     assert history["iteration"] == list(range(1, 13)) and all(map(math.isfinite, history["loss_g"]))
     state = load_checkpoint(tmp_path / "run")
@@ -173,7 +173,7 @@ def test_repeated_rollbacks_lower_the_rate_each_time(fmnist_root, tmp_path, monk
 def test_a_fourth_blow_up_ends_the_run(fmnist_root, tmp_path, monkeypatch):
     _nan_on_calls(monkeypatch, [8, 9, 10, 11])
     cfg = tiny_config(fmnist_root, tmp_path / "run", max_steps=12, checkpoint_every=5, log_every=1,
-                      on_divergence="rollback")
+                      on_divergence="rollback", lr_decay=0.0)  # no tail: the saved rates are the lowered ones
     with pytest.raises(train_module.TrainingDiverged, match="3 rollbacks did not help"):
         train(cfg)
 

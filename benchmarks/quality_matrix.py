@@ -54,6 +54,7 @@ VARIANTS = {
 }
 LABELS = {"default": f"default ({DEFAULT_RECIPE})", "classic": "classic (Radford et al.)", "r1-ema": "r1-ema",
           "default-v1": "default, with the 7 x 7 start of model version 1",
+          "r1-ema-v1": "r1-ema, with the 7 x 7 start of model version 1",
           "nearest": "r1-ema, G upsampling by nearest + 3x3 conv", "b32": "r1-ema at batch 32",
           "cond": "class-conditional default"}
 COLUMNS = ["cell", "variant", "seed", "epochs", "iterations", "features", "fid", "precision", "recall",
@@ -175,7 +176,7 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
     if not names or not variants:
         return None
     width = 0.8 / len(variants)
-    colours = {"default": "C0", "classic": "0.6", "default-v1": "C2", "r1-ema": "C1"}
+    colours = {"default": "C0", "classic": "0.6", "default-v1": "C2", "r1-ema": "C1", "r1-ema-v1": "C2"}
     fig, ax = plt.subplots(figsize=(2.2 * len(names) + 2, 4.2), constrained_layout=True)
     for j, variant in enumerate(variants):
         for i, cell in enumerate(names):
@@ -193,7 +194,7 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
     labels = []
     for c in names:
         row = next(iter(next(iter(cells[c].values())).values()))
-        seeds = len(cells[c].get("default", {}))
+        seeds = max(len(cells[c].get(v, {})) for v in variants)
         labels.append(f"{c}\n{row['epochs']} epoch{'s' if row['epochs'] != '1' else ''}, {seeds} seed{'s' if seeds != 1 else ''}")
     ax.set_xticks(range(len(names)), labels)
     ax.set_yscale("log")
@@ -201,7 +202,7 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("FID, lower is better (log scale)")
-    ax.set_title("The default recipe against the paper's (classic) at each size and on colour\n"
+    ax.set_title("Each recipe after the same epochs, at each size and on colour\n"
                  "FID in each cell's classifier features, 10k samples; dots: one seed each", fontsize=10)
     ax.grid(axis="y", alpha=0.3, which="both")
     ax.legend()

@@ -48,6 +48,7 @@ VARIANTS = {
     "rpgan-r2": ("r1-ema", {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
     "nearest": ("r1-ema", {"g_upsample": "nearest"}),  # upsample-then-convolve G (no checkerboard)
     "b32": ("r1-ema", {"batch_size": 32}),  # twice r1-ema's G updates per epoch
+    "b32-decay25": ("r1-ema", {"batch_size": 32, "lr_decay": 0.25}),  # the default without its EMA warm-up
     "b32-all": ("r1-ema", {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "cond-r1-ema": ("r1-ema", {"condition": "class"}),

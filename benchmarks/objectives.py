@@ -130,7 +130,6 @@ VARIANTS = {
     "b64-bcr-lazy4": {**_B64, "bcr_weight": 10.0, "bcr_every": 4},
     "b64-bcr1-lazy4": {**_B64, "bcr_weight": 1.0, "bcr_every": 4},
     # on top of batch 32
-    "b32-b16": {**_B64, "batch_size": 16},
     "b32-ema-r05": {**_B64, "batch_size": 32, "ema_rampup": 0.05},
     "b32-decay25": {**_B64, "batch_size": 32, "lr_decay": 0.25},
     "b32-ndf48": {**_B64, "batch_size": 32, "ndf": 48},

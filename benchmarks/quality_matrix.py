@@ -250,12 +250,15 @@ def main() -> int:
                     row = run_one(cell, variant, seed, args)
                     print(row, flush=True)
                     new = not results.is_file()
-                    if not new and next(csv.reader(open(results)), []) != COLUMNS:  # written before a new column
-                        old = read_rows(results)
-                        with open(results, "w", newline="") as f:
-                            w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
-                            w.writeheader()
-                            w.writerows(old)
+                    if not new:
+                        with open(results) as f:
+                            stale = next(csv.reader(f), []) != COLUMNS  # written before a new column
+                        if stale:
+                            old = read_rows(results)
+                            with open(results, "w", newline="") as f:
+                                w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+                                w.writeheader()
+                                w.writerows(old)
                     with open(results, "a", newline="") as f:
                         w = csv.DictWriter(f, fieldnames=COLUMNS)
                         if new:

@@ -139,8 +139,8 @@ class TrainConfig:
                                 "sets G's to 3x this, and keeps that ratio when --lr is given alone)")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
-    lr_decay: float = setting(0.25, "share of the run, at its end, over which both learning rates fall linearly to 0; "
-                                   "0: off")
+    lr_decay: float = setting(0.25, "share of the run, at its end, over which both learning rates fall linearly to 0 "
+                                    "(a run resumed with more epochs moves it to its new end); 0: off")
     seed: int = setting(999, "random seed (weights, noise, data order)", run=True)
     device: str = setting("auto", f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu")
     deterministic: bool = setting(False, "torch.use_deterministic_algorithms(True): slower, bit-reproducible")

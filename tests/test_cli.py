@@ -26,7 +26,8 @@ def test_train_then_sample(fmnist_root, tmp_path):
     assert r.returncode == 0, r.stderr
     assert str(run) in r.stdout and (run / "checkpoints" / "last.pt").is_file()
 
-    # rates and betas given with --resume win (no rates' tail, so the saved rates are the ones given) over those in the checkpoint's optimiser states
+    # rates and betas given with --resume win over those in the checkpoint's optimiser states (trained without
+    # the rates' tail, so the saved rates are the ones given)
     r = dcgan("train", "--resume", run, "--max-steps", 18, "--no-progress", "--lr-g", 1e-3, "--lr-d", 3e-4,
               "--beta2", 0.99)
     assert r.returncode == 0, r.stderr

@@ -52,8 +52,9 @@ VARIANTS = {
     "b32-all": ("r1-ema", {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "cond-r1-ema": ("r1-ema", {"condition": "class"}),
-    "cond-ms2": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 2.0}),  # a stronger mode-seeking pull
-    "cond-ema9": (DEFAULT_RECIPE, {"condition": "class", "ema_rampup": 1 / 9}),  # r1-ema's EMA warm-up
+    "cond-ms1": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0}),  # r1-ema's mode-seeking weight
+    "cond-ms1-ema9": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0, "ema_rampup": 1 / 9}),
+    "cond-ms2": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 2.0}),
 }
 LABELS = {"default": f"default ({DEFAULT_RECIPE})", "classic": "classic (Radford et al.)", "r1-ema": "r1-ema",
           "default-v1": "default, with the 7 x 7 start of model version 1",

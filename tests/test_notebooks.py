@@ -141,7 +141,8 @@ def test_conditional_notebook(fmnist_root, tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     # the recipe's conditional settings reach the run
     assert cfg["model"]["condition"] == "class" and cfg["objective"]["mismatch_weight"] == 0.5
-    assert cfg["objective"]["mode_seeking"] == 1.0 and cfg["objective"]["penalty_clip"] == "joint" and "mismatch_weight=0.5, mode_seeking=1.0" in text
+    assert cfg["objective"]["mode_seeking"] == 0.5 and cfg["objective"]["penalty_clip"] == "joint" and "mismatch_weight=0.5, mode_seeking=0.5" in text
+    assert cfg["objective"]["ema_rampup"] == 0.05 and "ema_rampup=0.050" in text
     assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
     state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]

@@ -289,7 +289,10 @@ def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys):
     # conditional runs add the matching-aware D and the mode-seeking term; unconditional ones cannot have them
     assert (default.objective.mismatch_weight, default.objective.mode_seeking) == (0.0, 0.0)
     conditional = Config.from_flat(condition="class").objective
-    assert (conditional.mismatch_weight, conditional.mode_seeking) == (0.5, 1.0)
+    # the mode-seeking term at half r1-ema's weight: at batch 32, 1 blurred the classes
+    assert (conditional.mismatch_weight, conditional.mode_seeking, conditional.ema_rampup) == (0.5, 0.5, 0.05)
+    r1_ema_conditional = Config.from_flat(recipe="r1-ema", condition="class").objective
+    assert (r1_ema_conditional.mode_seeking, r1_ema_conditional.ema_rampup) == (1.0, 1 / 9)
     assert Config.from_flat(condition="class", mode_seeking=0.0).objective.mode_seeking == 0.0  # explicit wins
     assert Config.from_flat(condition="class", loss="ragan").objective.mismatch_weight == 0.0  # ragan cannot
     assert Config.from_flat(condition="class", recipe="fast-g-ema-r1").objective.mode_seeking == 0.0
@@ -336,7 +339,8 @@ def test_recipe_list_names_every_recipe_and_its_sources(capsys):
     for text in ("--lr-g 0.0012", "--ema-decay 0.999", "--r1-every 16", "--batch-size 32", "--grad-clip 10",
                  "--lr-decay 0.25", "--ema-rampup 0.05"):
         assert text in flags
-    assert any("--mismatch-weight 0.5 --mode-seeking 1" in l for l in lines)
+    assert any("--mismatch-weight 0.5 --mode-seeking 0.5" in l for l in lines)  # the default's
+    assert any("--mismatch-weight 0.5 --mode-seeking 1" in l for l in lines)  # r1-ema's
     assert any(l.startswith("sngan:") for l in lines) and any("--spectral-norm --d-norm none" in l for l in lines)
 
 

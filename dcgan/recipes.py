@@ -39,17 +39,14 @@ SOURCES: dict[str, str] = {
 }
 # what each recipe adds when G and D are conditional (--condition class or attrs), over RECIPES[name]
 CONDITIONAL: dict[str, dict[str, Any]] = {name: {"mismatch_weight": 0.0, "mode_seeking": 0.0,
-                                                  "penalty_clip": RECIPES[name]["penalty_clip"],
-                                                  "ema_rampup": RECIPES[name]["ema_rampup"]} for name in RECIPES}
-# the matching-aware D and MSGAN's term mend each other's cost; R1's gradient clipped with the loss's
-# because a projection D's first lazy R1 steps (penalties in the hundreds) otherwise swamp Adam
-CONDITIONAL["r1-ema"] = {"mismatch_weight": 0.5, "mode_seeking": 1.0, "penalty_clip": "joint", "ema_rampup": 1 / 9}
+                                                  "penalty_clip": RECIPES[name]["penalty_clip"]} for name in RECIPES}
+# Reed et al. 2016's matching-aware D and Mao et al. 2019's mode-seeking term mend each other's cost;
+# R1's gradient clipped with the loss's because a projection D's first lazy R1 steps (penalties in the
+# hundreds) otherwise swamp Adam
+CONDITIONAL["r1-ema"] = {"mismatch_weight": 0.5, "mode_seeking": 1.0, "penalty_clip": "joint"}
 # at batch 32 (16 pairs of fakes) the mode-seeking term at 1 blurred the classes (FID 1.1-1.4x the
 # unconditional default's at 2 epochs); at 0.5 class accuracy and FID both beat it (docs/recipes.md)
-CONDITIONAL["r1-ema-b32"] = {**CONDITIONAL["r1-ema"], "mode_seeking": 0.5, "ema_rampup": RECIPES["r1-ema-b32"]["ema_rampup"]}
-CONDITIONAL_SOURCE = ("Reed et al. 2016's matching-aware D and Mao et al. 2019's mode-seeking term: the default's "
-                      "class-conditional FID 0.91-0.98x its unconditional one at 2 epochs, class accuracy 1.02-1.04x "
-                      "the classifier's (docs/recipes.md)")
+CONDITIONAL["r1-ema-b32"] = {**CONDITIONAL["r1-ema"], "mode_seeking": 0.5}
 
 # Names of earlier releases: the default's old name, and the steps that led to it, which now live in
 # benchmarks/objectives.py as variants. Scripts and notebooks that name them still train as before.

@@ -47,10 +47,11 @@ VARIANTS = {
     # hypotheses on top of r1-ema
     "rpgan-r2": ("r1-ema", {"loss": "rpgan", "r2_weight": 0.1}),  # Huang et al. 2025's loss and penalties
     "nearest": ("r1-ema", {"g_upsample": "nearest"}),  # upsample-then-convolve G (no checkerboard)
-    "lr15": (DEFAULT_RECIPE, {"lr": 6e-4, "lr_g": 1.8e-3}),  # the default with both rates 1.5x
     "b32": ("r1-ema", {"batch_size": 32}),  # twice r1-ema's G updates per epoch
     "b32-decay25": ("r1-ema", {"batch_size": 32, "lr_decay": 0.25}),  # the default without its EMA warm-up
     "b32-all": ("r1-ema", {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
+    # on top of the default
+    "lr15": (DEFAULT_RECIPE, {"lr": 6e-4, "lr_g": 1.8e-3}),  # the default with both rates 1.5x
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "cond-r1-ema": ("r1-ema", {"condition": "class"}),
     "cond-ms1": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0}),  # r1-ema's mode-seeking weight

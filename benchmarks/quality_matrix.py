@@ -52,6 +52,9 @@ VARIANTS = {
     "b32-all": ("r1-ema", {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
     # on top of the default
     "lr15": (DEFAULT_RECIPE, {"lr": 6e-4, "lr_g": 1.8e-3}),  # the default with both rates 1.5x
+    "r1-0.2": (DEFAULT_RECIPE, {"r1_weight": 0.2}),  # R1's gamma (the lazy penalty's weight) 0.2
+    "r1-0.4": (DEFAULT_RECIPE, {"r1_weight": 0.4}),
+    "cond-r1-0.2": (DEFAULT_RECIPE, {"condition": "class", "r1_weight": 0.2}),
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "cond-r1-ema": ("r1-ema", {"condition": "class"}),
     "cond-ms1": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0}),  # r1-ema's mode-seeking weight
@@ -133,7 +136,8 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def mean(values) -> float:
-    values = [float(v) for v in values]
+    """The mean of the values given; blanks (a column a collected row does not have) are left out."""
+    values = [float(v) for v in values if v not in ("", None)]
     return sum(values) / len(values) if values else float("nan")
 
 
@@ -232,9 +236,11 @@ def main() -> int:
     parser.add_argument("--chart", default="docs/quality_matrix.png")
     parser.add_argument("--chart-variants", default="default,classic,default-v1", help="the variants drawn")
     parser.add_argument("--table", action="store_true", help="print the table and draw the chart, train nothing")
+    parser.add_argument("--results", default="", help="the CSV the runs are appended to and the table and chart "
+                        "read (default: OUT/results.csv; docs/quality_matrix.csv collects the published runs)")
     parser.add_argument("--progress", action="store_true", help="progress bars for each run")
     args = parser.parse_args()
-    results = Path(args.out) / "results.csv"
+    results = Path(args.results) if args.results else Path(args.out) / "results.csv"
     if not args.table:
         cells = [c for c in (args.only.split(",") if args.only else CELLS) if c]
         variants = [v for v in args.variants.split(",") if v]

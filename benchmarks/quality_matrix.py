@@ -141,6 +141,12 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def shown(rows: list[dict], key: str, digits: int) -> str:
+    """The mean of a column over rows, blank where no row has it (a collected run recorded only its FID)."""
+    m = mean(r.get(key) for r in rows)
+    return "" if m != m else f"{m:.{digits}f}"
+
+
 def by_cell(rows: list[dict]) -> dict[str, dict[str, dict[str, dict]]]:
     """cell -> variant -> seed -> row (the last row wins when a run was repeated)."""
     out: dict[str, dict[str, dict[str, dict]]] = {}
@@ -168,8 +174,8 @@ def print_table(path: Path) -> None:
             print(f"| {cell} | {variant} | {rs[0]['epochs']} ({rs[0]['iterations']}) | {seeds} "
                   f"(seeds {', '.join(r['seed'] for r in rs)}) | {mean(r['fid'] for r in rs):.1f} | {ratios} "
                   f"| {to_default} "
-                  f"| {mean(r['precision'] for r in rs):.2f} | {mean(r['recall'] for r in rs):.2f} "
-                  f"| {mean(r['coverage'] for r in rs):.2f} | {accuracy} | {mean(r['train_minutes'] for r in rs):.1f} "
+                  f"| {shown(rs, 'precision', 2)} | {shown(rs, 'recall', 2)} "
+                  f"| {shown(rs, 'coverage', 2)} | {accuracy} | {shown(rs, 'train_minutes', 1)} "
                   f"| {rs[0]['features']} |")
 
 
@@ -189,6 +195,7 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
     width = 0.8 / len(variants)
     colours = {"default": "C0", "classic": "0.6", "default-v1": "C2", "r1-ema": "C1", "r1-ema-v1": "C2"}
     fig, ax = plt.subplots(figsize=(2.2 * len(names) + 2, 4.2), constrained_layout=True)
+    every: list[float] = []
     for j, variant in enumerate(variants):
         for i, cell in enumerate(names):
             rs = cells[cell].get(variant, {})
@@ -200,8 +207,13 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
                    label=LABELS.get(variant, variant)
                    if i == next(k for k, c in enumerate(names) if variant in cells[c]) else None)
             ax.plot([x] * len(fids), fids, "k.", ms=4, zorder=3)
-            ax.annotate(f"{mean(fids):.0f}", (x, mean(fids)), ha="center", va="bottom", fontsize=8,
-                        xytext=(0, 2), textcoords="offset points")
+            ax.annotate(f"{mean(fids):.0f}", (x, mean(fids)), ha="center", va="top", fontsize=8, color="white",
+                        xytext=(0, -2), textcoords="offset points", zorder=4)
+            every.extend(fids)
+            if variant != "classic" and cells[cell].get("classic"):  # the ratio the matrix is about
+                classic = mean(float(r["fid"]) for r in cells[cell]["classic"].values())
+                ax.annotate(f"{mean(fids) / classic:.2f}x\nclassic", (x, max(fids)), ha="center", va="bottom",
+                            fontsize=8, xytext=(0, 3), textcoords="offset points")
     labels = []
     for c in names:
         row = next(iter(next(iter(cells[c].values())).values()))
@@ -209,6 +221,7 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
         labels.append(f"{c}\n{row['epochs']} epoch{'s' if row['epochs'] != '1' else ''}, {seeds} seed{'s' if seeds != 1 else ''}")
     ax.set_xticks(range(len(names)), labels)
     ax.set_yscale("log")
+    ax.set_ylim(min(every) / 2, max(every) * 1.5)  # room for the ratios above the bars and every seed's dot
     ax.set_yticks([t for t in (5, 10, 20, 30, 50, 100, 200, 300, 500) if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]])
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())

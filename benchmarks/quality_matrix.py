@@ -5,6 +5,7 @@
     python benchmarks/quality_matrix.py --only fmnist-28,fmnist-32 --variants r1-ema,r1-ema-v1 --seed 999
     python benchmarks/quality_matrix.py --only emoji-64 --variants cond --seed 999   # the class-conditional default
     python benchmarks/quality_matrix.py --table           # the table of what is done, and the chart
+    python benchmarks/quality_matrix.py --table --results docs/quality_matrix.csv   # the published matrix
 
 A cell is a dataset at one size and a budget of epochs (the same for every variant in it). Each run
 is scored on --n samples in one classifier's features: Fashion-MNIST at 28 and 32 px both in the

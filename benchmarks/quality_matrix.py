@@ -53,9 +53,6 @@ VARIANTS = {
     "b32-all": ("r1-ema", {"batch_size": 32, "ndf": 48, "lr_decay": 0.25, "ema_rampup": 0.05}),
     # on top of the default
     "lr15": (DEFAULT_RECIPE, {"lr": 6e-4, "lr_g": 1.8e-3}),  # the default with both rates 1.5x
-    "r1-0.2": (DEFAULT_RECIPE, {"r1_weight": 0.2}),  # R1's gamma (the lazy penalty's weight) 0.2
-    "r1-0.4": (DEFAULT_RECIPE, {"r1_weight": 0.4}),
-    "cond-r1-0.2": (DEFAULT_RECIPE, {"condition": "class", "r1_weight": 0.2}),
     "cond": (DEFAULT_RECIPE, {"condition": "class"}),  # the class-conditional default
     "cond-r1-ema": ("r1-ema", {"condition": "class"}),
     "cond-ms1": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0}),  # r1-ema's mode-seeking weight

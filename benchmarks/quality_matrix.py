@@ -201,16 +201,17 @@ def plot(path: Path, out: Path, variants: list[str]) -> Path | None:
                 continue
             x = i + (j - (len(variants) - 1) / 2) * width
             fids = [float(r["fid"]) for r in rs.values()]
-            ax.bar(x, mean(fids), width * 0.95, color=colours.get(variant, f"C{j + 3}"),
+            m = mean(fids)
+            ax.bar(x, m, width * 0.95, color=colours.get(variant, f"C{j + 3}"),
                    label=LABELS.get(variant, variant)
                    if i == next(k for k, c in enumerate(names) if variant in cells[c]) else None)
             ax.plot([x] * len(fids), fids, "k.", ms=4, zorder=3)
-            ax.annotate(f"{mean(fids):.0f}", (x, mean(fids)), ha="center", va="top", fontsize=8, color="white",
+            ax.annotate(f"{m:.0f}", (x, m), ha="center", va="top", fontsize=8, color="white",
                         xytext=(0, -2), textcoords="offset points", zorder=4)
             every.extend(fids)
             if variant != "classic" and cells[cell].get("classic"):  # the ratio the matrix is about
-                classic = mean(float(r["fid"]) for r in cells[cell]["classic"].values())
-                ax.annotate(f"{mean(fids) / classic:.2f}x\nclassic", (x, max(fids)), ha="center", va="bottom",
+                classic = mean(r["fid"] for r in cells[cell]["classic"].values())
+                ax.annotate(f"{m / classic:.2f}x\nclassic", (x, max(fids)), ha="center", va="bottom",
                             fontsize=8, xytext=(0, 3), textcoords="offset points")
     labels = []
     for c in names:
@@ -252,6 +253,8 @@ def main() -> int:
     parser.add_argument("--progress", action="store_true", help="progress bars for each run")
     args = parser.parse_args()
     results = Path(args.results) if args.results else Path(args.out) / "results.csv"
+    if args.table and not results.is_file():
+        parser.error(f"{results} does not exist: give --results the CSV a sweep wrote (or docs/quality_matrix.csv)")
     if not args.table:
         cells = [c for c in (args.only.split(",") if args.only else CELLS) if c]
         variants = [v for v in args.variants.split(",") if v]

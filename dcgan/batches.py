@@ -64,7 +64,10 @@ class RealBatches:
             idx, buffer, i = self.ahead.result()
             raw = buffer.to(self.device, non_blocking=self.pinned)  # the host's buffer itself on a CPU
             if self.pinned:
-                self.copied[i].record()  # the gather after next waits for this copy before reusing the buffer
+                # the gather after next waits for this copy before reusing the buffer. The copy ran on
+                # the target device's current stream, which need not be the current device's
+                # (--device cuda:1 in one process): the event is recorded there.
+                self.copied[i].record(torch.cuda.current_stream(self.device))
             real = to_model_range(raw)  # a new float tensor: on the host, the buffer is free from here
             self.ahead = self.pool.submit(self._gather)  # fills the other buffer while this batch trains
         real = real.contiguous(memory_format=self.memory_format)  # (b, nc, S, S)

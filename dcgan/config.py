@@ -172,12 +172,16 @@ class TrainConfig:
     cudnn_benchmark: bool = setting(False, "let cuDNN pick the fastest convolution algorithms (GPU)")
     data_on_device: bool = setting(True, "GPU: keep the uint8 dataset in GPU memory when it fits (else batches are "
                                          "staged through pinned memory)")
+    ddp_timeout: int = setting(60, "torchrun: minutes the other processes wait for rank 0 while it alone decodes "
+                                   "the dataset, trains the evaluation classifier or writes files")
     on_divergence: str = setting("stop", "when a loss or weight turns NaN/Inf, or D wins outright: stop, or roll "
                                          "back to the last checkpoint with half the learning rates (up to 3 times)")
     divergence_patience: int = setting(1000, "iterations in a row of D(G(z)) < 0.01 that count as D winning (bce, "
                                              "minimax); 0: off")
 
     def __post_init__(self):
+        _check(isinstance(self.ddp_timeout, int) and self.ddp_timeout > 0,
+               f"--ddp-timeout must be a positive number of minutes, got {self.ddp_timeout!r}")
         _check(self.on_divergence in ("stop", "rollback"),
                f"--on-divergence must be stop or rollback, got {self.on_divergence!r}")
         _check(isinstance(self.divergence_patience, int) and self.divergence_patience >= 0,

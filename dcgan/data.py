@@ -123,10 +123,11 @@ def _count_files(cfg: DataConfig) -> int:
 
 def epoch_permutation(n: int, *, seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """The shuffled order of one epoch, a pure function of (seed, epoch) so resume can redo it.
-    Drawn on `device` (where the data lives), so indexing never waits on a host-to-GPU copy; a
-    GPU's generator gives another order than the CPU's, the same on every run."""
-    g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g, device=device)
+    Always drawn by the CPU's generator, then moved to `device` (where the data lives) once an
+    epoch: a GPU's generator would give another order, and where the data sits (on the GPU when it
+    fits in free memory, else on the host) differs between ranks and between runs."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).to(device)
 
 
 def iterate_batches(images: torch.Tensor, batch_size: int, *, seed: int, epoch: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -32,9 +33,36 @@ class Distributed:
         return self.rank == 0
 
 
-def init_distributed(device_name: str) -> tuple[Distributed, torch.device | None]:
-    """Join the process group torchrun set up (NCCL on GPUs, gloo on CPUs); returns this rank's
-    place and device (None when not under torchrun: the caller picks the device)."""
+@dataclass
+class _Control:
+    """The process group of host-side agreement (main_first's outcomes, agree's verdicts, the RNG
+    states a checkpoint gathers, the last barrier): gloo, whatever the training's backend. Its
+    collectives wait `ddp_timeout` for a rank 0 that decodes a dataset or trains a classifier alone,
+    where NCCL's watchdog would end the run after 10 minutes; and gloo raises at once when a peer's
+    process has gone, where NCCL waits out its timeout."""
+
+    group: object = None
+
+
+_control = _Control()
+
+
+def gpu_of(local_rank: int, visible: int) -> int:
+    """The GPU index this rank takes: its LOCAL_RANK among the GPUs it sees, or the only one it
+    sees (a launcher or cluster that sets CUDA_VISIBLE_DEVICES per process)."""
+    if visible == 1:
+        return 0
+    if local_rank >= visible:
+        raise ConfigError(f"this process is LOCAL_RANK {local_rank} but sees {visible} GPUs: launch at most "
+                          f"{visible} processes per node (torchrun --nproc-per-node {visible}), or give each "
+                          "process one GPU through CUDA_VISIBLE_DEVICES")
+    return local_rank
+
+
+def init_distributed(device_name: str, timeout_minutes: int = 60) -> tuple[Distributed, torch.device | None]:
+    """Join the process group torchrun set up (NCCL on GPUs, gloo on CPUs) and a gloo group for
+    host-side agreement; returns this rank's place and device (None when not under torchrun: the
+    caller picks the device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed(), None
@@ -44,29 +72,56 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device | None
     # any cuda* (cuda, cuda:0, ...) means "the GPUs": each rank takes the one its LOCAL_RANK names
     use_cuda = torch.cuda.is_available() and (device_name == "auto" or device_name.startswith("cuda"))
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
+        index = gpu_of(local_rank, torch.cuda.device_count())
+        torch.cuda.set_device(index)
+        device = torch.device("cuda", index)
     else:
         device = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        kwargs = {"device_id": device} if use_cuda and _accepts_device_id() else {}
+        dist.init_process_group("nccl" if use_cuda else "gloo", **kwargs)
+    # NCCL keeps its default timeout: in the training collectives every rank is in step, and a stuck
+    # one should end the run. The control group waits as long as rank 0's one-off jobs may take.
+    _control.group = dist.new_group(backend="gloo", timeout=timedelta(minutes=timeout_minutes))
     return Distributed(rank, world, local_rank), device
 
 
-def agree(verdict: str | None, stop: bool, d: Distributed, device: torch.device) -> tuple[str | None, bool]:
+def _accepts_device_id() -> bool:
+    """init_process_group binds NCCL to this rank's GPU up front from torch 2.3 on (no guessed device
+    in the first barrier)."""
+    import inspect
+
+    return "device_id" in inspect.signature(dist.init_process_group).parameters
+
+
+def agree(verdict: str | None, stop: bool, d: Distributed, device: torch.device | None = None
+          ) -> tuple[str | None, bool]:
     """At a flush point: whether any rank saw divergence or was asked to stop, the same answer on
     every rank (with the first diverged rank's verdict), so all roll back, stop or go on together
-    and none waits alone in a collective. One small all-reduce; a no-op outside torchrun."""
+    and none waits alone in a collective. One small host-side all-reduce; a no-op outside torchrun.
+    (`device` is unused: the answer travels over the gloo control group.)"""
     if not d.enabled:
         return verdict, stop
-    t = torch.tensor([int(verdict is not None), int(stop)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    t = torch.tensor([int(verdict is not None), int(stop)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control.group)
     diverged, stop = (bool(v) for v in t.tolist())
     if diverged:
         verdicts: list[str | None] = [None] * d.world
-        dist.all_gather_object(verdicts, verdict)
+        dist.all_gather_object(verdicts, verdict, group=_control.group)
         verdict = next(v for v in verdicts if v is not None)
     return verdict, stop
+
+
+def gather_rng_states(d: Distributed) -> list | None:
+    """Every rank's random-number state (rank order), for a checkpoint rank 0 writes: each rank draws
+    its own noise, so a resumed run must give each its own back. None outside torchrun."""
+    from .checkpoint import rng_state
+
+    if not d.enabled:
+        return None
+    states: list = [None] * d.world
+    dist.all_gather_object(states, rng_state(), group=_control.group)
+    return states
 
 
 class PeerFailed(RuntimeError):
@@ -79,8 +134,8 @@ _OK, _WRITE_FAILED, _FAILED = 0, 1, 2  # rank 0's outcome, as main_first tells i
 
 
 def _outcome(code: int, d: Distributed, device: torch.device | None) -> int:
-    t = torch.tensor([code], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the others send _OK: rank 0's code reaches every rank
+    t = torch.tensor([code])  # on the host, over the control group: it may wait --ddp-timeout for rank 0
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control.group)  # the others send _OK: rank 0's code reaches every rank
     return int(t.item())
 
 
@@ -152,7 +207,8 @@ def finish(d: Distributed, *, together: bool = True) -> None:
         return
     if together:
         try:
-            dist.barrier()
+            dist.barrier(group=_control.group)  # gloo: a peer already gone raises at once, never hangs
         except RuntimeError:  # a peer already gone: nothing left to wait for
             pass
     dist.destroy_process_group()
+    _control.group = None

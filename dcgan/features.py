@@ -14,7 +14,7 @@ from torch import nn
 from .checkpoint import atomic_torch_save
 from .config import DataConfig
 from .data import load_dataset, to_model_range
-from .runtime import report
+from .runtime import private_rng, report
 
 # The pytorch-fid / torch-fidelity Inception weights; torch-fidelity caches them under torch hub.
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -86,7 +86,16 @@ def accuracy(model: ClassifierNet, images: torch.Tensor, labels: torch.Tensor, d
 def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128, lr: float = 2e-3,
                      seed: int = 0, device: str | torch.device = "cpu", out: str | os.PathLike | None = None,
                      progress: bool = True, limit: int = 0) -> tuple[Path, float]:
-    """Train the domain classifier on the labelled train split; returns (saved path, test accuracy)."""
+    """Train the domain classifier on the labelled train split; returns (saved path, test accuracy).
+    Its random numbers are its own: a training run that has to make one first draws the same noise
+    as one that finds it made."""
+    with private_rng(free_algorithms=True):
+        return _train_classifier(data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                                 out=out, progress=progress, limit=limit)
+
+
+def _train_classifier(data: DataConfig, *, epochs: int, batch_size: int, lr: float, seed: int,
+                      device: str | torch.device, out, progress: bool, limit: int) -> tuple[Path, float]:
     from tqdm.auto import tqdm
 
     train_set = load_dataset(DataConfig(**{**data.__dict__, "split": "train"}), progress=progress)

@@ -43,12 +43,11 @@ def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 50, subset_siz
                                          subset_size=size, normalize=True)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # torchmetrics draws its subsets from the global RNG
-    try:
+    from .runtime import private_rng
+
+    with private_rng():  # torchmetrics draws its subsets from the global RNG; the run's stays as it was
+        torch.manual_seed(seed)
         mean, std = metric.compute()
-    finally:
-        torch.random.set_rng_state(state)
     return float(mean), float(std)
 
 

@@ -74,10 +74,11 @@ def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, st
     """A time_step for choose_precision: seconds per training step of copies of the models on the
     (real, cond) batch `make_batch()` gives, made only when a timing runs (the run's own weights,
     optimisers and random numbers are left as they were)."""
+    from .runtime import private_rng
     from .steps import Nets, train_step
 
     def time_step(precision: str) -> float:
-        with torch.random.fork_rng(devices=[]):
+        with private_rng():  # the CPU's and every GPU's generator come back as they were
             batch = make_batch()
             G, D = copy.deepcopy(nets.G), copy.deepcopy(nets.D)
             trial = Nets.plain(G, D)

@@ -78,6 +78,24 @@ def algorithm_settings(*, deterministic: bool, cudnn_benchmark: bool):
 
 
 @contextmanager
+def private_rng(*, free_algorithms: bool = False):
+    """A side job (training the evaluation classifier, KID's subsets) that seeds and draws from the
+    global generators without moving them: the CPU's and every GPU's states come back afterwards, so
+    a run's noise never depends on whether such a job ran. `free_algorithms` also lifts
+    --deterministic for the job: some layers (AdaptiveAvgPool2d's backward) have no deterministic
+    CUDA kernel, and the job's own exactness is not the run's."""
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            if free_algorithms:
+                torch.use_deterministic_algorithms(False)
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+@contextmanager
 def stop_requests():
     """SIGINT/SIGTERM (and a notebook's interrupt) ask the loop to stop after the current step,
     so the checkpoint it then writes is a whole step, never half of one."""

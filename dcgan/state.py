@@ -38,6 +38,8 @@ class TrainState:
     nz: int = 100
     seed: int = 0
     conds: Tensor | None = None
+    rank: int = 0  # this process's place under torchrun (each rank keeps its own RNG state)
+    world: int = 1
     _ema_measured_at: int = -1
 
     @property
@@ -63,16 +65,19 @@ class TrainState:
         shown.train(training)
         return grid
 
-    def state_dict(self, config: dict, steps_per_epoch: int) -> dict:
-        """The checkpoint dict, EMA generator with BatchNorm statistics of its own weights."""
+    def state_dict(self, config: dict, steps_per_epoch: int, rng_ranks: list | None = None) -> dict:
+        """The checkpoint dict, EMA generator with BatchNorm statistics of its own weights. Under torchrun
+        `rng_ranks` holds every rank's RNG state (distributed.gather_rng_states), rank order."""
         out = {"G": unwrap(self.G).state_dict(), "D": unwrap(self.D).state_dict(),
                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                "config": config, "iteration": self.step, "batches": self.batches_done,
                "epoch": self.batches_done // steps_per_epoch, "lr_scale": self.lr_scale,
-               "rng": rng_state(), "history": {c: list(self.history[c]) for c in COLUMNS},
+               "rng": rng_ranks[0] if rng_ranks else rng_state(), "history": {c: list(self.history[c]) for c in COLUMNS},
                "fixed_noise": self.fixed_noise.cpu(), "evals": list(self.evals),
                "cond_names": list(self.cond_names),
                "fixed_cond": self.fixed_cond.cpu() if self.fixed_cond is not None else None}
+        if rng_ranks:
+            out["rng_ranks"] = list(rng_ranks)
         if self.ema is not None:
             self.refresh_ema()
             out["G_ema"] = self.ema.shadow.state_dict()
@@ -98,7 +103,20 @@ class TrainState:
         self.step = saved["iteration"]
         self.batches_done = saved.get("batches", self.step)
         self.lr_scale = float(saved.get("lr_scale", 1.0))
+        self._restore_rng(saved)
+
+    def _restore_rng(self, saved: dict) -> None:
+        """This rank's RNG state: its own when the checkpoint has one per rank for this many processes.
+        Otherwise (a checkpoint of another number of processes) rank 0 takes the saved one and the
+        others start from their own seed and the iteration, so no two ranks draw the same noise: the
+        run goes on, though not as the original launch would have gone."""
+        ranks = saved.get("rng_ranks")
+        if ranks and len(ranks) == self.world:
+            set_rng_state(ranks[self.rank])
+            return
         set_rng_state(saved["rng"])
+        if self.rank > 0:
+            torch.manual_seed(self.seed + 1_000_003 * (self.step + 1) + self.rank)
 
 
 @torch.no_grad()

@@ -16,7 +16,8 @@ from .checkpoint import CheckpointError, load_checkpoint, run_dir_of
 from .conditions import dataset_conditions, eval_conditions, fixed_conditions
 from .config import Config, run_defining
 from .data import ImageDataset, load_dataset, to_model_range
-from .distributed import Distributed, agree, finish, init_distributed, main_first, replicas_agree
+from .distributed import (Distributed, agree, finish, gather_rng_states, init_distributed, main_first,
+                          replicas_agree)
 from .guard import DivergenceGuard, TrainingDiverged, checkpoint_bytes
 from .history import COLUMNS, History, PendingStats
 from .models import build_models
@@ -65,7 +66,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         _check_resumable(saved, config, resume)
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
-        ddp, ddp_device = init_distributed(tc.device)  # a no-op outside torchrun
+        ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout)  # a no-op outside torchrun
         together = False  # whether every rank ends here at once (a finished, stopped or diverged run)
         try:
             history = _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot)
@@ -169,9 +170,6 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
     guard = DivergenceGuard(tc.divergence_patience, watch_d_wins=oc.loss in ("bce", "minimax"))
     config_dict = cfg.to_dict()
 
-    def checkpoint_dict() -> dict:
-        return state.state_dict(config_dict, steps_per_epoch)
-
     while state.step < total_steps:
         if tc.lr_decay:  # the last lr_decay of the run: both rates fall linearly to 0
             _set_rates(state, cfg, state.lr_scale, decay=min(1.0, (total_steps - state.step)
@@ -196,6 +194,12 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
         verdict, stopping = agree(verdict, stop.is_set(), ddp, device)  # every rank decides the same
         if verdict is not None:
             raise Diverged(verdict)  # nothing of this state is saved: last.pt stays the last good one
+        # under torchrun each rank draws its own noise: a checkpoint holds every rank's RNG state
+        rngs = gather_rng_states(ddp) if (checkpoint or stopping or eval_due) else None
+
+        def checkpoint_dict() -> dict:
+            return state.state_dict(config_dict, steps_per_epoch, rng_ranks=rngs)
+
         writer.logged(state.history)
         if pending.last is not None:
             loss_d, loss_g, d_x, d_g_z = pending.last[:4]
@@ -292,7 +296,8 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
     fixed_cond = fixed_conditions(conds, mc.condition, tc.seed, N_FIXED)  # classes in order, or real tag sets
     state = TrainState(G, D, opt_g, opt_d, EMA(G, oc.ema_decay, oc.ema_rampup) if oc.ema_decay else None,
                        fixed_noise.to(device), fixed_cond.to(device) if fixed_cond is not None else None,
-                       list(cond_names), History({c: [] for c in COLUMNS}), nz=mc.nz, seed=tc.seed, conds=conds)
+                       list(cond_names), History({c: [] for c in COLUMNS}), nz=mc.nz, seed=tc.seed, conds=conds,
+                       rank=ddp.rank, world=ddp.world)
     return state, nets
 
 

@@ -152,3 +152,18 @@ def test_batches_cover_the_epoch_once_and_repeat_by_seed():
     assert seen != other
     resumed = torch.cat(list(iterate_batches(images, 32, seed=1, epoch=0, start=1))).flatten().tolist()
     assert resumed == seen[32:]
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_epoch_order_does_not_depend_on_where_the_data_sits(device):
+    """Ranks (and resumed runs) may hold the data on the GPU or on the host: one order either way."""
+    from dcgan.data import batch_stream, epoch_permutation
+
+    host = epoch_permutation(1000, seed=7, epoch=3)
+    placed = epoch_permutation(1000, seed=7, epoch=3, device=device)
+    assert placed.device.type == device and torch.equal(host, placed.cpu())
+    a, b = batch_stream(1000, 64, seed=7, start=20), batch_stream(1000, 64, seed=7, start=20, device=device)
+    for _ in range(40):  # across epoch boundaries
+        assert torch.equal(next(a), next(b).cpu())
+    # drawn by the CPU's generator whatever the device: a device without one still gets the order
+    assert epoch_permutation(1000, seed=7, epoch=3, device="meta").shape == (1000,)

@@ -48,3 +48,27 @@ def test_two_processes(extra, fmnist_root, tmp_path):
 def test_batch_must_split_over_processes(fmnist_root, tmp_path):
     r = torchrun(fmnist_root, tmp_path / "odd", "--batch-size", "33")
     assert r.returncode != 0 and "does not split evenly over 2 processes" in r.stderr
+
+
+def _run_files(out):
+    state = load_checkpoint(out)
+    weights = {**{f"G.{k}": v for k, v in state["G"].items()}, **{f"D.{k}": v for k, v in state["D"].items()}}
+    return (out / "history.csv").read_text(), weights, state
+
+
+def test_two_process_resume_equals_uninterrupted(fmnist_root, tmp_path):
+    """N + M iterations under torchrun == N, stop, resume, M more: bit for bit, which needs every
+    rank's own RNG state back (each draws its own noise) and the same batch order on every rank."""
+    flat = ["--deterministic", "--lr-decay", "0"]  # a longer resumed run would move the rates' tail
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    for out, extra in ((straight, ["--max-steps", "9"]), (stopped, ["--max-steps", "6"]),
+                       (stopped, ["--max-steps", "9", "--resume", str(stopped)])):
+        r = torchrun(fmnist_root, out, *flat, *extra)
+        assert r.returncode == 0, r.stderr[-3000:]
+    history_a, weights_a, state_a = _run_files(straight)
+    history_b, weights_b, state_b = _run_files(stopped)
+    assert len(state_b["rng_ranks"]) == 2  # one state per rank, and they differ
+    assert not torch.equal(state_b["rng_ranks"][0]["torch"], state_b["rng_ranks"][1]["torch"])
+    assert history_a == history_b
+    for k in weights_a:
+        assert torch.equal(weights_a[k], weights_b[k]), k

@@ -186,3 +186,21 @@ def test_scores_past_the_size_limit_are_one_message_and_keep_the_earlier_ones(cl
     assert "Traceback" not in r.stderr and r.stderr.count("error:") == 1
     assert f"could not write the scores {run / 'metrics.json'}: the file-size limit" in r.stderr
     assert (run / "metrics.json").read_text() == before and not list(run.glob(".metrics.json.tmp*"))
+
+
+def test_training_the_classifier_leaves_the_run_noise_alone(fmnist_root, tmp_path):
+    """--eval-every on a data root with no classifier yet trains one inside the run (reseeding as it
+    likes): the run's history is the same as one that found the classifier already made."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(fmnist_root / "fashion-mnist", root / "fashion-mnist")
+    settings = dict(max_steps=10, eval_every=5, eval_n=100, deterministic=True)
+    first = train(tiny_config(root, tmp_path / "first", **settings))  # trains the classifier
+    assert (root / "classifiers" / "fashion-mnist-32px-1ch.pt").is_file()
+    again = train(tiny_config(root, tmp_path / "again", **settings))  # finds it
+    assert first == again
+    real, fake = torch.randn(60, 4), torch.randn(60, 4)
+    cpu = torch.get_rng_state()
+    kid(real, fake, subsets=3, subset_size=20)  # draws its subsets after seeding the global RNG
+    assert torch.equal(cpu, torch.get_rng_state())

@@ -63,7 +63,10 @@ def inception_space(weights=None, device="cpu") -> FeatureSpace:
 
 
 def make_space(kind: str, data: DataConfig, channels: int, *, classifier=None, inception_weights=None,
-               device="cpu") -> FeatureSpace:
+               device="auto") -> FeatureSpace:
+    from .runtime import resolve_device
+
+    device = resolve_device(device)
     if kind == "classifier":
         return classifier_space(data, channels, classifier, device)
     if kind == "inception":
@@ -169,9 +172,13 @@ def score(space: FeatureSpace, real: torch.Tensor, fake_images: torch.Tensor, *,
 
 
 def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifier", classifier=None,
-                        inception_weights=None, data_root: str | None = None, device="cpu", seed: int = 0,
+                        inception_weights=None, data_root: str | None = None, device="auto", seed: int = 0,
                         write: bool = True) -> dict:
-    """Score a checkpoint's generator; writes metrics.json in its run folder."""
+    """Score a checkpoint's generator; writes metrics.json in its run folder. `device` auto (as the
+    CLI): the GPU where there is one."""
+    from .runtime import resolve_device
+
+    device = resolve_device(device)
     state = load_checkpoint(checkpoint)
     cfg = Config.from_dict(state["config"])
     if data_root:

@@ -60,7 +60,7 @@ def default_classifier_path(data: DataConfig, channels: int) -> Path:
 
 
 def ensure_classifier(data: DataConfig, channels: int, path: str | os.PathLike = "", *, epochs: int = 3,
-                      device: str | torch.device = "cpu", say: Callable[[str], None] = report) -> Path:
+                      device: str | torch.device = "auto", say: Callable[[str], None] = report) -> Path:
     """The domain classifier for scoring: `path`, or the dataset's default one, trained first (once,
     with its progress bar) when the file is not there yet."""
     path = Path(path) if path else default_classifier_path(data, channels)
@@ -84,11 +84,14 @@ def accuracy(model: ClassifierNet, images: torch.Tensor, labels: torch.Tensor, d
 
 
 def train_classifier(data: DataConfig, *, epochs: int = 3, batch_size: int = 128, lr: float = 2e-3,
-                     seed: int = 0, device: str | torch.device = "cpu", out: str | os.PathLike | None = None,
+                     seed: int = 0, device: str | torch.device = "auto", out: str | os.PathLike | None = None,
                      progress: bool = True, limit: int = 0) -> tuple[Path, float]:
     """Train the domain classifier on the labelled train split; returns (saved path, test accuracy).
     Its random numbers are its own: a training run that has to make one first draws the same noise
-    as one that finds it made."""
+    as one that finds it made. `device` auto (as the CLI): the GPU where there is one."""
+    from .runtime import resolve_device
+
+    device = resolve_device(device)
     with private_rng(free_algorithms=True):
         return _train_classifier(data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
                                  out=out, progress=progress, limit=limit)

@@ -27,7 +27,11 @@ def report(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
+    """A device from a setting: auto (cuda, then mps, then cpu, as the CLI's --device auto), cpu,
+    cuda, cuda:N, mps, or a torch.device as it is."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -72,3 +72,15 @@ def test_two_process_resume_equals_uninterrupted(fmnist_root, tmp_path):
     assert history_a == history_b
     for k in weights_a:
         assert torch.equal(weights_a[k], weights_b[k]), k
+
+
+def test_each_rank_takes_its_gpu():
+    """LOCAL_RANK picks among the GPUs a process sees; a process that sees one (CUDA_VISIBLE_DEVICES set
+    per rank by a launcher or cluster) takes it; more ranks than GPUs is one clear message."""
+    from dcgan.config import ConfigError
+    from dcgan.distributed import gpu_of
+
+    assert [gpu_of(r, 4) for r in range(4)] == [0, 1, 2, 3]
+    assert gpu_of(3, 1) == 0
+    with pytest.raises(ConfigError, match="LOCAL_RANK 2 but sees 2 GPUs.*--nproc-per-node 2"):
+        gpu_of(2, 2)

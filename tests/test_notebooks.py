@@ -48,6 +48,27 @@ def test_committed_without_outputs():
                     f"{path.name} has outputs: run `make strip-notebooks`"
 
 
+def test_gpu_where_there_is_one():
+    """Sampling and scoring notebooks run on the GPU of a GPU box: each names a device in its
+    parameters, auto by default, as the API's functions and the CLI default to."""
+    import inspect
+
+    from dcgan.evaluate import evaluate_checkpoint, make_space
+    from dcgan.features import ensure_classifier, train_classifier
+    from dcgan.sample import load_generator
+
+    for fn in (load_generator, evaluate_checkpoint, make_space, ensure_classifier, train_classifier):
+        assert inspect.signature(fn).parameters["device"].default == "auto", fn.__name__
+    for name in ("02_train", "03_results", "04_evaluate", "05_objectives", "06_conditional"):
+        nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+        cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+        assert 'device = "auto"' in "".join(cell["source"]), name
+        code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+        for call in ("load_generator(", "evaluate_checkpoint(", "ensure_classifier("):
+            for use in code.split(call)[1:]:
+                assert "device" in use.split("\n)")[0].split(")\n")[0], f"{name}: {call} without the device"
+
+
 def test_data_preview(fmnist_root, tmp_path):
     nb = execute("01_data_preview.ipynb", tmp_path, data_root=str(fmnist_root), n_show=16)
     text = text_of(nb)

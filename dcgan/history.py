@@ -25,11 +25,18 @@ class History(dict):
     evals: list[dict]
 
 
-def write_history_csv(history: dict, path: Path) -> None:
+def write_history_csv(history: dict, path: Path, start: int = 0) -> None:
+    """The history as CSV: the whole file (replaced atomically) when `start` is 0, else rows from
+    `start` on appended to a file that holds the ones before, so a long run's writes stay small."""
+    rows = zip(*(history[c][start:] for c in COLUMNS))
+    if start:
+        with open(path, "a", newline="") as f:
+            csv.writer(f).writerows(rows)
+        return
     with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
-        w.writerows(zip(*(history[c] for c in COLUMNS)))
+        w.writerows(rows)
 
 
 def write_evals_csv(evals: list[dict], path: Path) -> None:
@@ -44,6 +51,17 @@ def read_history_csv(path: str | Path) -> dict[str, list]:
         rows = list(csv.DictReader(f))
     nan = float("nan")  # columns a run from an older version did not write
     return {c: [(int if c in ("iteration", "epoch") else float)(r.get(c, nan)) for r in rows] for c in COLUMNS}
+
+
+def history_until(path: Path, iteration: int) -> dict[str, list] | None:
+    """A run's history.csv up to and including `iteration` (a checkpoint's), or None without the file.
+    Checkpoints do not carry the history (it would make each one grow with the run): a resume reads
+    it from here, leaving out rows a run wrote after its checkpoint."""
+    if not Path(path).is_file():
+        return None
+    rows = read_history_csv(path)
+    keep = sum(1 for i in rows["iteration"] if i <= iteration)
+    return {c: rows[c][:keep] for c in COLUMNS}
 
 
 class PendingStats:

@@ -72,7 +72,7 @@ class TrainState:
                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                "config": config, "iteration": self.step, "batches": self.batches_done,
                "epoch": self.batches_done // steps_per_epoch, "lr_scale": self.lr_scale,
-               "rng": rng_ranks[0] if rng_ranks else rng_state(), "history": {c: list(self.history[c]) for c in COLUMNS},
+               "rng": rng_ranks[0] if rng_ranks else rng_state(), "history_rows": len(self.history["iteration"]),
                "fixed_noise": self.fixed_noise.cpu(), "evals": list(self.evals),
                "cond_names": list(self.cond_names),
                "fixed_cond": self.fixed_cond.cpu() if self.fixed_cond is not None else None}
@@ -83,8 +83,10 @@ class TrainState:
             out["G_ema"] = self.ema.shadow.state_dict()
         return out
 
-    def load_state_dict(self, saved: dict) -> None:
-        """Continue from a checkpoint: weights, optimiser states, history, position and RNG."""
+    def load_state_dict(self, saved: dict, history: dict | None = None) -> None:
+        """Continue from a checkpoint: weights, optimiser states, position and RNG, and the history up to
+        it: `history` (its run's history.csv up to its iteration, history.history_until), or what a
+        checkpoint of an older version carries."""
         device = self.fixed_noise.device
         self.G.load_state_dict(saved["G"])
         self.D.load_state_dict(saved["D"])
@@ -97,8 +99,9 @@ class TrainState:
         self.fixed_noise = saved["fixed_noise"].to(device)
         fixed_cond = saved.get("fixed_cond", self.fixed_cond)
         self.fixed_cond = fixed_cond.to(device) if fixed_cond is not None else None
-        nan = [float("nan")] * len(saved["history"]["iteration"])  # columns older runs lacked
-        self.history.update({c: list(saved["history"].get(c, nan)) for c in COLUMNS})
+        history = saved.get("history", history) or {c: [] for c in COLUMNS}
+        nan = [float("nan")] * len(history["iteration"])  # columns older runs lacked
+        self.history.update({c: list(history.get(c, nan)) for c in COLUMNS})
         self.evals[:] = list(saved.get("evals", []))
         self.step = saved["iteration"]
         self.batches_done = saved.get("batches", self.step)

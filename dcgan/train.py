@@ -19,10 +19,10 @@ from .data import ImageDataset, load_dataset, to_model_range
 from .distributed import (Distributed, agree, finish, gather_rng_states, init_distributed, main_first,
                           replicas_agree)
 from .guard import DivergenceGuard, TrainingDiverged, checkpoint_bytes
-from .history import COLUMNS, History, PendingStats
+from .history import COLUMNS, History, PendingStats, history_until
 from .models import build_models
 from .precision import choose_precision, step_timer
-from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place_images, resolve_device,
+from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place_images, report, resolve_device,
                       seed_everything, stop_requests, unwrap)
 from .stabilisers import EMA, noise_std
 from .state import TrainState
@@ -64,6 +64,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     if resume is not None:
         saved = load_checkpoint(resume)
         _check_resumable(saved, config, resume)
+        _with_history(saved, history_until(run_dir_of(resume) / "history.csv", saved["iteration"]), resume)
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
         ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout)  # a no-op outside torchrun
@@ -145,7 +146,10 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
                     raise TrainingDiverged(f"training diverged at {e}{why}. The last good checkpoint is "
                                            f"{last_good}" + ("" if last_good.is_file() else " (none yet)")) from None
                 scale = state.lr_scale * 0.5  # of the rates before this divergence, not the checkpoint's
-                state.load_state_dict(load_checkpoint(last_good))
+                saved = load_checkpoint(last_good)
+                kept = sum(1 for i in state.history["iteration"] if i <= saved["iteration"])
+                state.load_state_dict(saved, {c: state.history[c][:kept] for c in COLUMNS})
+                writer.history_replaced()
                 _set_rates(state, cfg, scale)
                 bar.n = state.step
                 writer.log(f"diverged at {e}\nrolled back to iteration {state.step} with learning rates "
@@ -208,13 +212,27 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
             if snapshot:
                 writer.snapshot(step, state.sample_fixed, state.history)
             if eval_due and evaluate is not None:  # only the writing rank evaluates
-                writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key)
+                writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key, history=state.history)
             # a single process also honours a signal that arrived during the snapshot or evaluation
             stopping = stopping or (not ddp.enabled and stop.is_set())
             if checkpoint or stopping:
-                writer.checkpoint(checkpoint_dict, step)
+                writer.checkpoint(checkpoint_dict, step, state.history)
         if stopping:
             return
+
+
+def _with_history(saved: dict, history: dict | None, where) -> None:
+    """A checkpoint to resume from, completed with its history (checkpoints do not carry it, so they do
+    not grow with the run): its run's history.csv up to its iteration. Without that file the run
+    goes on, its curves starting at the resume; older checkpoints carry their own."""
+    if "history" in saved:
+        return
+    rows = 0 if history is None else len(history["iteration"])
+    if rows < saved.get("history_rows", 0):
+        report(f"{run_dir_of(where) / 'history.csv'} holds {rows} of the {saved['history_rows']} rows of history "
+               f"before iteration {saved['iteration']}: the resumed run's curves miss the rest")
+    if history is not None:
+        saved["history"] = history
 
 
 def _set_rates(state: TrainState, cfg: Config, scale: float, decay: float | None = None) -> None:

@@ -30,6 +30,7 @@ class RunWriter:
         self.tensorboard, self.tb = tensorboard, None
         self.samples_dir, self.ckpt_dir = self.run_dir / "samples", self.run_dir / "checkpoints"
         self.warned_space = False
+        self.history_rows = 0  # rows history.csv holds; 0: (re)write it whole at the next write
 
     def _writing(self, what: str, path: Path):
         """A failed write in the run folder: one message naming the file, and how to resume. A run folder
@@ -96,15 +97,27 @@ class RunWriter:
         images = grid()
         with self._writing("the sample grid", self.samples_dir / f"step_{step:07d}.png"):
             path = viz.save_grid(images, self.samples_dir / f"step_{step:07d}.png")
-        with self._writing("the history", self.run_dir / "history.csv"):
-            write_history_csv(history, self.run_dir / "history.csv")
+        self.write_history(history)
         if self.tb is not None:
             with self._tensorboard():
                 self.tb.grid(step, images)
         if self.on_snapshot is not None:
             self.on_snapshot(step, path, history)
 
-    def checkpoint(self, state: Callable[[], dict], step: int) -> None:
+    def write_history(self, history: History) -> None:
+        """history.csv up to date: the new rows appended (the whole file when it was never written in
+        this process, or after history_replaced)."""
+        with self._writing("the history", self.run_dir / "history.csv"):
+            write_history_csv(history, self.run_dir / "history.csv", start=self.history_rows)
+        self.history_rows = len(history["iteration"])
+
+    def history_replaced(self) -> None:
+        """The history went back (a rollback to a checkpoint): history.csv is rewritten whole next time."""
+        self.history_rows = 0
+
+    def checkpoint(self, state: Callable[[], dict], step: int, history: History | None = None) -> None:
+        if history is not None:  # a resume reads the history up to the checkpoint from history.csv
+            self.write_history(history)
         with self._writing("the checkpoint", self.ckpt_dir / f"step_{step:07d}.pt"):
             path = save_checkpoint(state(), self.ckpt_dir, step, keep_last=self.keep_last)
         self._warn_if_short_of_space(path.stat().st_size)
@@ -119,7 +132,7 @@ class RunWriter:
                      "--keep-last, before the run writes it")
 
     def evaluation(self, evaluate: Callable[[], dict], evals: list[dict], state: Callable[[], dict],
-                   key: str) -> None:
+                   key: str, history: History | None = None) -> None:
         """Score G (`evaluate()` gives the row), append the row to `evals` and evals.csv, and save
         best.pt when its `key` (the FID) is the lowest so far."""
         best = min((e[key] for e in evals), default=float("inf"))
@@ -128,6 +141,8 @@ class RunWriter:
         with self._writing("the evaluations", self.run_dir / "evals.csv"):
             write_evals_csv(evals, self.run_dir / "evals.csv")
         if row[key] < best:
+            if history is not None:  # resuming from best.pt reads the history up to it from history.csv
+                self.write_history(history)
             with self._writing("the best checkpoint", self.ckpt_dir / "best.pt"):
                 atomic_torch_save({**state(), "format_version": FORMAT_VERSION}, self.ckpt_dir / "best.pt")
         if self.tb is not None:
@@ -140,7 +155,8 @@ class RunWriter:
                interrupted: bool) -> None:
         """The run's pictures: loss curves, D's outputs, gradient norms, the animation, real vs fake."""
         with self._writing("the run's pictures in", self.run_dir):
-            write_history_csv(history, self.run_dir / "history.csv")
+            write_history_csv(history, self.run_dir / "history.csv", start=self.history_rows)
+            self.history_rows = len(history["iteration"])
             if history["iteration"]:
                 viz.plot_losses(history, self.run_dir / "loss.png")
                 viz.plot_d_outputs(history, self.run_dir / "d_outputs.png")
@@ -172,6 +188,8 @@ class NullWriter(RunWriter):
     def log(self, message: str) -> None: ...
     def logged(self, history: History) -> None: ...
     def snapshot(self, step: int, grid, history: History) -> None: ...
-    def checkpoint(self, state, step: int) -> None: ...
-    def evaluation(self, evaluate, evals: list[dict], state, key: str) -> None: ...
+    def write_history(self, history: History) -> None: ...
+    def history_replaced(self) -> None: ...
+    def checkpoint(self, state, step: int, history: History | None = None) -> None: ...
+    def evaluation(self, evaluate, evals: list[dict], state, key: str, history=None) -> None: ...
     def finish(self, history, real, fake, *, step: int, interrupted: bool) -> None: ...

@@ -31,7 +31,20 @@ def native_bf16() -> bool:
         return False
 
 
-def machine_key(shape: str) -> str:
+def bf16_can_help(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8  # Ampere on
+    return device.type == "cpu" and native_bf16()
+
+
+def machine_key(shape: str, device: torch.device | None = None) -> str:
+    """What a measurement holds for: the GPU's name (and CUDA's version) on a GPU, else the CPU's
+    model and thread count; torch's version; the model's shape."""
+    if device is not None and device.type == "cuda":
+        from .runtime import cuda_index
+
+        name = torch.cuda.get_device_name(cuda_index(device))
+        return f"{name} | CUDA {torch.version.cuda} | torch {torch.__version__.split('+')[0]} | {shape}"
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -43,14 +56,16 @@ def machine_key(shape: str) -> str:
 
 def choose_precision(name: str, device: torch.device, *, shape: str = "",
                      time_step: Callable[[str], float] | None = None, say: Callable[[str], None] = print) -> str:
-    """fp32 or bf16. `auto` on a GPU is fp32 (no GPU measurement yet); on a CPU without bf16
-    instructions fp32; on one with them, whichever `time_step(precision)` (seconds per training
-    step) finds faster, measured once per machine, thread count and `shape`, then read from the cache."""
+    """fp32 or bf16. `auto`: where bf16 can be fast (a CPU with bf16 instructions, a GPU with bf16
+    tensor cores), whichever `time_step(precision)` (seconds per training step) finds faster,
+    measured once per machine (the GPU's name, or the CPU's model and thread count) and `shape`,
+    then read from the cache; elsewhere fp32 (emulated bf16 is never faster). On a GPU a small
+    model's step is mostly kernel launches, which bf16 does not shorten: it has to earn its place."""
     if name != "auto":
         return name
-    if device.type != "cpu" or not native_bf16() or time_step is None:
+    if time_step is None or not bf16_can_help(device):
         return "fp32"
-    key, path = machine_key(shape), cache_file()
+    key, path = machine_key(shape, device), cache_file()
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -73,7 +88,8 @@ def choose_precision(name: str, device: torch.device, *, shape: str = "",
 def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, steps: int = 4, warmup: int = 2):
     """A time_step for choose_precision: seconds per training step of copies of the models on the
     (real, cond) batch `make_batch()` gives, made only when a timing runs (the run's own weights,
-    optimisers and random numbers are left as they were)."""
+    optimisers and random numbers, the GPU's generators among them, are left as they were). On a GPU
+    the clock is read only after the queued kernels have finished."""
     from .runtime import private_rng
     from .steps import Nets, train_step
 
@@ -86,10 +102,15 @@ def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, st
             od = type(opt_d)(D.parameters(), **{k: v for k, v in opt_d.defaults.items() if k != "params"})
             trial_rules = copy.copy(rules)
             trial_rules.bf16 = precision == "bf16"
+            on_gpu = batch[0].device.type == "cuda"
             for i in range(warmup + steps):
                 if i == warmup:
+                    if on_gpu:  # the warm-up's kernels are done before the clock starts
+                        torch.cuda.synchronize(batch[0].device)
                     start = time.perf_counter()
                 train_step(trial, od, og, trial_rules, lambda: batch)
+            if on_gpu:  # kernels run asynchronously: the steps end when the GPU is done with them
+                torch.cuda.synchronize(batch[0].device)
             return (time.perf_counter() - start) / steps
 
     return time_step

@@ -128,12 +128,18 @@ def make_optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.opti
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)
 
 
+def cuda_index(device: torch.device) -> int:
+    """The GPU's index; "cuda" without one means the current GPU. Some CUDA calls of torch before 2.5
+    (mem_get_info, get_device_name) refuse a device without an index."""
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
 def place_images(images: torch.Tensor, device: torch.device, on_device: bool) -> torch.Tensor:
     """The uint8 dataset where batches are drawn: in GPU memory when asked and it fits in a
     quarter of what is free (then shuffling and indexing never leave the GPU); else where it is,
     with no second host copy (RealBatches gathers each batch into a pinned buffer)."""
     if device.type == "cuda" and on_device:
-        free, _ = torch.cuda.mem_get_info(device)
+        free, _ = torch.cuda.mem_get_info(cuda_index(device))
         if images.numel() < free // 4:
             return images.to(device)
     return images

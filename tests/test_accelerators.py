@@ -83,7 +83,7 @@ def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
     cpu = torch.device("cpu")
     assert precision.choose_precision("fp32", cpu) == "fp32" and precision.choose_precision("bf16", cpu) == "bf16"
-    assert precision.choose_precision("auto", torch.device("cuda")) == "fp32"  # not measured on a GPU yet
+    assert precision.choose_precision("auto", torch.device("cuda")) == "fp32"  # nothing to time with: fp32
     timed, said = [], []
     slow_bf16 = {"fp32": 1.0, "bf16": 1.3}  # an Intel Xeon without AMX: bf16 slower
 
@@ -102,6 +102,35 @@ def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
     assert precision.choose_precision("auto", cpu, shape="c", time_step=None) == "fp32"
 
 
+def test_auto_precision_on_a_gpu_is_measured_per_gpu_model(tmp_path, monkeypatch):
+    """On a GPU, auto times both precisions too, remembered under the GPU's name: an H100's answer
+    is not an A10's. GPUs without bf16 tensor cores are not timed."""
+    from dcgan import precision
+
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path))
+    gpu = torch.device("cuda", 0)
+    name = ["NVIDIA H100 80GB HBM3"]
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=None: name[0])
+    monkeypatch.setattr(precision, "bf16_can_help", lambda device: device.type == "cuda")
+    timed = []
+
+    def launch_bound(p):  # a small model on a GPU: bf16's casts add kernels, nothing gets shorter
+        timed.append(p)
+        return {"fp32": 1.0, "bf16": 1.1}[p]
+
+    assert precision.choose_precision("auto", gpu, shape="s", time_step=launch_bound, say=print) == "fp32"
+    assert precision.choose_precision("auto", gpu, shape="s", time_step=launch_bound, say=print) == "fp32"
+    assert timed == ["fp32", "bf16"]  # measured once, then remembered
+    name[0] = "NVIDIA A10"
+    assert precision.choose_precision("auto", gpu, shape="s", time_step={"fp32": 1.0, "bf16": 0.8}.get,
+                                      say=print) == "bf16"
+    known = (tmp_path / "precision.json").read_text()
+    assert "NVIDIA H100" in known and "NVIDIA A10" in known
+    monkeypatch.setattr(precision, "bf16_can_help", lambda device: False)  # e.g. a V100
+    assert precision.choose_precision("auto", gpu, shape="t", time_step=launch_bound) == "fp32"
+    assert len(timed) == 2
+
+
 def test_step_timer_leaves_the_run_untouched(fmnist_root):
     from dcgan.config import ObjectiveConfig
     from dcgan.models import build_models
@@ -117,3 +146,22 @@ def test_step_timer_leaves_the_run_untouched(fmnist_root):
                          lambda: (batch, None), steps=2, warmup=1)("fp32")
     assert seconds > 0 and torch.equal(rng, torch.get_rng_state()) and not opt_g.state
     assert all(torch.equal(a, b) for a, b in zip(before, list(G.parameters()) + list(D.parameters())))
+
+
+def test_placement_asks_for_free_memory_as_old_torch_accepts(monkeypatch):
+    """torch before 2.5 refuses mem_get_info(torch.device("cuda")) (no index): the placement passes
+    the GPU's index, so every torch that requirements.txt accepts can train on a GPU."""
+    asked = []
+
+    def mem_get_info(device=None):  # as torch 2.2-2.4 behave
+        if not isinstance(device, int) and getattr(device, "index", 0) is None:
+            raise ValueError("Expected a torch.device with a specified index or an integer")
+        asked.append(device)
+        return 0, 80 * 2**30  # nothing free: the data stays on the host
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", mem_get_info)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    images = torch.zeros(10, 1, 32, 32, dtype=torch.uint8)
+    assert place_images(images, torch.device("cuda"), True) is images
+    assert place_images(images, torch.device("cuda", 1), True) is images
+    assert asked == [0, 1]

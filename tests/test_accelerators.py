@@ -13,7 +13,9 @@ from dcgan.train import train
 
 from conftest import tiny_config
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def cuda(test):
+    """A test for a GPU: marked `cuda` (make gpu-check selects them), skipped without one."""
+    return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(test))
 
 
 @pytest.mark.parametrize("settings", [{"precision": "bf16"}, {"precision": "fp32"}, {"fused_adam": True},
@@ -165,3 +167,33 @@ def test_placement_asks_for_free_memory_as_old_torch_accepts(monkeypatch):
     assert place_images(images, torch.device("cuda"), True) is images
     assert place_images(images, torch.device("cuda", 1), True) is images
     assert asked == [0, 1]
+
+
+@cuda
+def test_cuda_deterministic_run_trains_its_missing_classifier(fmnist_root, tmp_path):
+    """--deterministic with --eval-every on a GPU, no classifier yet: the classifier (whose pooling has
+    no deterministic CUDA backward) trains outside deterministic mode; the run stays deterministic."""
+    root = tmp_path / "data"
+    shutil.copytree(fmnist_root / "fashion-mnist", root / "fashion-mnist")
+    history = train(tiny_config(root, tmp_path / "r", max_steps=10, eval_every=5, eval_n=100, device="cuda",
+                                deterministic=True))
+    assert (root / "classifiers" / "fashion-mnist-32px-1ch.pt").is_file() and len(history.evals) == 2
+    assert torch.are_deterministic_algorithms_enabled() is False  # the process's setting is back
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_pinned_batches_for_a_second_gpu(fmnist_root, tmp_path):
+    """--device cuda:1 in one process (the current GPU stays 0): each buffer is refilled only after its
+    copy on cuda:1's stream is done, so every batch arrives intact."""
+    from dcgan.batches import RealBatches
+    from dcgan.config import DataConfig
+    from dcgan.data import batch_stream, load_dataset, to_model_range
+
+    ds = load_dataset(DataConfig(data_root=str(fmnist_root), download=False), progress=False)
+    order = batch_stream(len(ds), 64, seed=3, start=0)
+    with RealBatches(ds.images, None, 64, seed=3, start=0, device=torch.device("cuda", 1)) as batches:
+        for _ in range(40):
+            real, _ = batches()
+            assert real.device == torch.device("cuda", 1)
+            assert torch.equal(real.cpu(), to_model_range(ds.images[next(order)]))

@@ -160,6 +160,7 @@ def test_processes_share_one_copy_of_the_mapped_cache(fmnist_root, tmp_path):
         other.communicate("\n", timeout=60)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_pinned_gatherer_feeds_a_gpu_the_same_batches(fmnist_root, tmp_path):
     """A GPU model over the mapped host cache: the background thread's pinned, asynchronous copies

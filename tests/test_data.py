@@ -154,7 +154,8 @@ def test_batches_cover_the_epoch_once_and_repeat_by_seed():
     assert resumed == seen[32:]
 
 
-@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
 def test_epoch_order_does_not_depend_on_where_the_data_sits(device):
     """Ranks (and resumed runs) may hold the data on the GPU or on the host: one order either way."""
     from dcgan.data import batch_stream, epoch_permutation

@@ -58,6 +58,12 @@ VARIANTS = {
     "cond-ms1": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0}),  # r1-ema's mode-seeking weight
     "cond-ms1-ema9": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 1.0, "ema_rampup": 1 / 9}),
     "cond-ms2": (DEFAULT_RECIPE, {"condition": "class", "mode_seeking": 2.0}),
+    # equal iterations, not epochs: on a GPU an iteration costs about the same at batch 32 to 128 (its
+    # launches, not its arithmetic), so FID at equal iterations is FID per GPU minute (docs/performance.md)
+    "it2k-b32": (DEFAULT_RECIPE, {"max_steps": 2000}),
+    "it2k-b64": (DEFAULT_RECIPE, {"max_steps": 2000, "batch_size": 64}),
+    "it2k-b128": (DEFAULT_RECIPE, {"max_steps": 2000, "batch_size": 128}),
+    "it2k-b128-lr2x": (DEFAULT_RECIPE, {"max_steps": 2000, "batch_size": 128, "lr": 8e-4}),  # G follows to 2.4e-3
 }
 LABELS = {"default": f"default ({DEFAULT_RECIPE})", "classic": "classic (Radford et al.)", "r1-ema": "r1-ema",
           "default-v1": "default, with the 7 x 7 start of model version 1",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import DEFAULT_RECIPE, RECIPES, Config, ConfigError, flat_fields
+from .recipes import ON_GPU
 
 ALIASES = {"d_steps": ["--n-critic"]}
 
@@ -25,6 +26,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         shown = f"{recipe[name]!r}"
         if recipe[name] != classic[name]:  # say where a default comes from when the recipe changes it
             shown += f" in the {DEFAULT_RECIPE} recipe, {classic[name]!r} in classic"
+        if name in ON_GPU.get(DEFAULT_RECIPE, {}):
+            shown += f"; {ON_GPU[DEFAULT_RECIPE][name]!r} in {DEFAULT_RECIPE} on a CUDA GPU"
         help_text = f"{f.metadata['help']} (default: {shown})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):

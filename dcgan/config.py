@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPES, describe_recipes, resolve_recipe  # noqa: F401 (re-exported)
+from .recipes import (CONDITIONAL, DEFAULT_RECIPE, RECIPES, RENAMED, describe_recipes, gpu_settings,  # noqa: F401
+                      resolve_recipe)
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -385,6 +386,7 @@ class Config:
         from .runtime import report
 
         preset, conditional = resolve_recipe(recipe, report)
+        preset.update(gpu_settings(RENAMED.get(recipe, recipe), str(kwargs.get("device", "auto"))))
         if kwargs.get("condition", "none") != "none":  # what the recipe adds for a conditional G and D
             preset.update(conditional)
         preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))

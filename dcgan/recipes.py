@@ -59,6 +59,23 @@ RETIRED: dict[str, dict[str, Any]] = {
     "fast-g-ema-r1": {**_PAPER, "grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999,
                       "label_smoothing": 0.1, "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"},
 }
+# What a recipe changes when it trains on a CUDA GPU (--device cuda, or auto where one is found), where
+# an iteration costs its kernel launches, flat in the batch up to a few hundred 32 px images: there
+# the default takes the batch that gave the best FID at equal iterations (docs/performance.md).
+# Settings you give still win; a resumed run keeps its checkpoint's.
+ON_GPU: dict[str, dict[str, Any]] = {"r1-ema-b32": {"batch_size": 128}}
+
+
+def gpu_settings(name: str, device: str) -> dict[str, Any]:
+    """The recipe's GPU settings when `device` means a CUDA GPU here, else {}. Every rank of a torchrun
+    launch asks with the same device and sees its GPUs, so all choose the same."""
+    if name not in ON_GPU or not (device.startswith("cuda") or device == "auto"):
+        return {}
+    import torch
+
+    return dict(ON_GPU[name]) if device.startswith("cuda") or torch.cuda.is_available() else {}
+
+
 RETIRED_AS = {"tuned": "grad-clip", "fast": "clip-lr4", "fast-g": "clip-g8-d4", "fast-g-ema": "clip-g12-d4-ema-smooth",
               "fast-g-ema-r1": "fge-r1-lazy"}  # their variant names in benchmarks/objectives.py
 
@@ -101,6 +118,8 @@ def describe_recipes() -> str:
         extra = _flags(CONDITIONAL[name], {**settings, "mismatch_weight": 0.0, "mode_seeking": 0.0})
         if extra:
             lines.append(f"    with --condition class or attrs also: {extra}")
+        if name in ON_GPU:
+            lines.append(f"    on a CUDA GPU: {_flags(ON_GPU[name], settings)}")
     lines.append("A loss's paper settings (--loss wgan, wgan-gp) fill in what you leave out; flags you give always win.")
     lines.append("Old names (fast-g-ema-r1-b64, fast-g, ...) still train, with a note.")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dcgan.checkpoint import load_checkpoint
-from dcgan.runtime import place_images
+from dcgan.runtime import place_images, torch_older_than
 from dcgan.sample import load_generator
 from dcgan.train import train
 
@@ -18,7 +18,11 @@ def cuda(test):
     return pytest.mark.cuda(pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")(test))
 
 
-@pytest.mark.parametrize("settings", [{"precision": "bf16"}, {"precision": "fp32"}, {"fused_adam": True},
+FUSED_ON_CPU = pytest.mark.skipif(torch_older_than(2, 4), reason="fused Adam on a CPU needs torch 2.4")
+
+
+@pytest.mark.parametrize("settings", [{"precision": "bf16"}, {"precision": "fp32"},
+                                      pytest.param({"fused_adam": True}, marks=FUSED_ON_CPU),
                                       {"channels_last": False}, {"cudnn_benchmark": True}],
                          ids=["bf16", "fp32", "fused-adam", "no-channels-last", "cudnn-benchmark"])
 def test_toggle_trains_on_cpu(settings, fmnist_root, tmp_path):
@@ -197,3 +201,15 @@ def test_pinned_batches_for_a_second_gpu(fmnist_root, tmp_path):
             real, _ = batches()
             assert real.device == torch.device("cuda", 1)
             assert torch.equal(real.cpu(), to_model_range(ds.images[next(order)]))
+
+
+def test_fused_adam_on_a_cpu_with_an_old_torch_is_one_message(monkeypatch):
+    """requirements.txt accepts torch 2.2, whose fused Adam runs on GPUs only: the setting is named."""
+    from dcgan.config import Config, ConfigError
+    from dcgan.runtime import make_optimizer
+
+    monkeypatch.setattr(torch, "__version__", "2.3.1+cpu")
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match=r"--fused-adam on a CPU needs torch 2.4 or newer \(this is 2.3.1"):
+        make_optimizer(model, 1e-3, Config.from_flat(fused_adam=True))
+    assert make_optimizer(model, 1e-3, Config.from_flat()).defaults["lr"] == 1e-3

@@ -173,7 +173,8 @@ def test_under_torchrun_a_checkpoint_rank_0_cannot_write_ends_every_rank_with_on
     codes = [int(c) for c in re.findall(r"exitcode\s*:\s*(-?\d+)", r.stderr)]
     assert codes and set(codes) == {EXIT_WRITE_FAILED}, r.stderr[-3000:]  # every worker, its own code 3
     assert r.stderr.count("dcgan train: error: could not write the checkpoint") == 1, r.stderr[-3000:]
-    assert "Traceback" not in r.stderr.split("distributed/elastic")[0]  # none from a worker, only torchrun's summary
+    # none from a worker: any traceback is torchrun's own summary (older torchruns print the launcher's)
+    assert not re.search(r'File "[^"]*dcgan/', r.stderr), r.stderr[-3000:]
     assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/train.py" not in r.stderr
     assert load_checkpoint(run)["iteration"] == 4
     assert not list((run / "checkpoints").glob(".*tmp*"))

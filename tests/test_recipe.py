@@ -67,3 +67,34 @@ def test_lr_decay_falls_linearly_to_the_end(fmnist_root, tmp_path):
         group = state[opt]["param_groups"][0]
         assert group["initial_lr"] == rate
         assert group["lr"] == rate * 1 / 10  # the last step: (20 - 19) / (0.5 * 20)
+
+
+def test_the_default_takes_its_gpu_batch_on_a_gpu(monkeypatch, fmnist_root, tmp_path):
+    """On a CUDA GPU (an iteration costs its launches, flat in the batch) the default recipe trains at
+    its GPU batch; a batch you give, another recipe, the CPU, and a resumed run keep theirs."""
+    import json
+
+    import torch
+
+    from dcgan.config import Config
+    from dcgan.recipes import ON_GPU
+
+    gpu_batch = ON_GPU["r1-ema-b32"]["batch_size"]
+    assert Config.from_flat().train.batch_size == 32 == Config.from_flat(device="cuda:0", batch_size=32).train.batch_size
+    assert Config.from_flat(device="cuda").train.batch_size == gpu_batch
+    assert Config.from_flat(device="cuda:1").train.batch_size == gpu_batch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert Config.from_flat().train.batch_size == gpu_batch  # auto finds a GPU
+    assert Config.from_flat(device="cpu").train.batch_size == 32
+    assert Config.from_flat(recipe="classic").train.batch_size == 128
+    assert Config.from_flat(recipe="r1-ema").train.batch_size == 64
+    # a run that began on a GPU resumes on the CPU with its own batch (the CLI reads its settings)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    from dcgan.cli import main
+
+    run = tmp_path / "run"
+    args = ["--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16", "--ngf", "8", "--ndf", "8",
+            "--no-progress", "--no-download", "--device", "cpu"]
+    assert main(["train", *args, "--batch-size", str(gpu_batch), "--max-steps", "2", "--out", str(run)]) == 0
+    assert main(["train", "--resume", str(run), "--max-steps", "3", "--device", "cpu"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == gpu_batch

@@ -20,6 +20,7 @@ from dcgan.guard import DivergenceGuard
 from dcgan.history import COLUMNS, History, PendingStats
 from dcgan.losses import r1_penalty
 from dcgan.models import build_models
+from dcgan.runtime import torch_older_than
 from dcgan.steps import STAT_NAMES, Nets, StepRules, d_step, g_step, train_step
 from dcgan.train import train
 
@@ -197,6 +198,7 @@ def test_resume_from_the_checkpoints_folder_continues_in_the_run_folder(fmnist_r
     assert not (out / "checkpoints" / "samples").exists() and not (out / "checkpoints" / "checkpoints").exists()
 
 
+@pytest.mark.skipif(torch_older_than(2, 4), reason="fused Adam on a CPU needs torch 2.4")
 def test_fused_adam_resumes_with_another_memory_layout(fmnist_root, tmp_path):
     out = tmp_path / "run"
     train(tiny_config(fmnist_root, out, max_steps=3, checkpoint_every=3, fused_adam=True, channels_last=False))

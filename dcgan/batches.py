@@ -1,4 +1,4 @@
-"""Real batches for the D step: the epoch's order drawn where the data lives, gathered one batch ahead."""
+"""Real batches for the D step: each rank's share of the epoch's order, gathered one batch ahead."""
 
 from __future__ import annotations
 

@@ -55,7 +55,11 @@ def test_help_shows_defaults():
     r = dcgan("train", "--help")
     assert r.returncode == 0
     page = " ".join(r.stdout.split())  # argparse wraps lines
-    for text in ("--batch-size", "(default: 32 in the r1-ema-b32 recipe, 128 in classic)", "--lr",
+    from dcgan.recipes import ON_GPU
+
+    gpu = ON_GPU["r1-ema-b32"]["batch_size"]
+    for text in ("--batch-size", f"(default: 32 in the r1-ema-b32 recipe, 128 in classic; {gpu} in r1-ema-b32 on a "
+                 "CUDA GPU)", "--lr",
                  "(default: 0.0004 in the r1-ema-b32 recipe, 0.0002 in classic)",
                  "(default: 0.0012 in the r1-ema-b32 recipe, 0.0 in classic)",
                  "(default: 0.25 in the r1-ema-b32 recipe, 0.0 in classic)", "--resume",

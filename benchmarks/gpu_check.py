@@ -16,6 +16,11 @@ not stop the others):
    (noting any "skipping cudagraphs" torch logs); the tutorial as it is written (fp32, eager). The
    compiled cells come last and stop when --budget runs out; the report says which were left.
 Exit code 0 when every part passed, 1 otherwise; the report is written either way.
+
+It needs nothing from the network: any Python with this repository's requirements runs it as
+`python benchmarks/gpu_check.py` (the Makefile target first makes .venv); on a machine without
+internet put Fashion-MNIST's four IDX files in data/fashion-mnist/ (Debian's dataset-fashion-mnist
+has them in /usr/share/datasets/fashion-mnist/), since torchvision's download cannot run there.
 """
 
 from __future__ import annotations

@@ -5,8 +5,7 @@
 
 For each history length it times, in one process, the two ways a run can keep its history on disk
 at a snapshot (every 100 iterations here) and a checkpoint:
-- whole: history.csv rewritten in full, and the checkpoint carrying every row (what runs did when
-  both grew with the run);
+- whole: history.csv rewritten in full, and the checkpoint carrying every row (both grow with the run);
 - appended: the 100 new rows appended to history.csv, and a checkpoint without the history (a
   resume reads history.csv up to its iteration), which is what dcgan does.
 The checkpoint holds the default 32 px models' weights and Adam states. Medians of --repeats;

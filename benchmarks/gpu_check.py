@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 class Report:
     """The report's lines, written to disk after every part, so a check cut short still leaves one."""
 
-    def __init__(self, path: Path, started: float):
-        self.path, self.started, self.lines, self.failed = path, started, [], []
+    def __init__(self, path: Path, started: float, budget: float):
+        self.path, self.started, self.budget, self.lines, self.failed = path, started, budget, [], []
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def add(self, *lines: str) -> None:
@@ -208,8 +208,7 @@ def main(argv=None) -> int:
         return 2
     args.device = "cuda" if not args.dry_run else "cpu"
     out = Path(args.out)
-    rep = Report(out / "report.md", started)
-    rep.budget = args.budget
+    rep = Report(out / "report.md", started, args.budget)
     gpu = (f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
            if torch.cuda.is_available() else f"no GPU (dry run on {os.cpu_count()} CPU cores)")
     rep.add("# GPU check", "", f"- {time.strftime('%Y-%m-%d %H:%M:%S')}; torch {torch.__version__}; {gpu}",

@@ -133,7 +133,7 @@ class PeerFailed(RuntimeError):
 _OK, _WRITE_FAILED, _FAILED = 0, 1, 2  # rank 0's outcome, as main_first tells it to the others
 
 
-def _outcome(code: int, d: Distributed, device: torch.device | None) -> int:
+def _outcome(code: int) -> int:
     t = torch.tensor([code])  # on the host, over the control group: it may wait --ddp-timeout for rank 0
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_control.group)  # the others send _OK: rank 0's code reaches every rank
     return int(t.item())
@@ -151,12 +151,13 @@ def main_first(d: Distributed, device: torch.device | None = None):
     If rank 0's body fails, every rank raises at once: rank 0 its own error, the others WriteFailed for
     a failed write (the same exit code, no message of their own) or PeerFailed. So a full disk on rank 0
     ends the whole launch with one message, instead of leaving the others in a collective with a peer
-    that has gone. One small all-reduce; a no-op outside torchrun."""
+    that has gone. One small all-reduce over the gloo control group (`device` is unused: the answer
+    travels on the host); a no-op outside torchrun."""
     if not d.enabled:
         yield
         return
     if not d.is_main:
-        told = _outcome(_OK, d, device)
+        told = _outcome(_OK)
         if told == _WRITE_FAILED:
             raise _every_rank(WriteFailed("rank 0 could not write a file of the run; its message says which and why"))
         if told == _FAILED:
@@ -166,12 +167,12 @@ def main_first(d: Distributed, device: torch.device | None = None):
     try:
         yield
     except WriteFailed as e:
-        _outcome(_WRITE_FAILED, d, device)
+        _outcome(_WRITE_FAILED)
         raise _every_rank(e)
     except Exception as e:
-        _outcome(_FAILED, d, device)
+        _outcome(_FAILED)
         raise _every_rank(e)
-    _outcome(_OK, d, device)
+    _outcome(_OK)
 
 
 @torch.no_grad()

@@ -12,9 +12,10 @@ papermill = pytest.importorskip("papermill")
 NOTEBOOKS = REPO / "notebooks"
 
 
-def execute(name, workdir, **parameters):
+def execute(name, workdir, notebook=None, **parameters):
+    """Run notebooks/<name> (or the edited copy `notebook`) in notebooks/, as a user's Jupyter would."""
     output = Path(workdir) / name
-    papermill.execute_notebook(str(NOTEBOOKS / name), str(output), parameters=parameters,
+    papermill.execute_notebook(str(notebook or NOTEBOOKS / name), str(output), parameters=parameters,
                                cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
     nb = json.loads(output.read_text())
     errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
@@ -77,12 +78,14 @@ def test_data_preview(fmnist_root, tmp_path):
     assert images_in(nb) >= 2  # the grid and the class histogram
 
 
+TINY_TRAIN = dict(nz=16, ngf=8, ndf=8, batch_size=32, epochs=0, max_steps=24, snapshot_every=8, checkpoint_every=8)
+
+
 @pytest.fixture(scope="module")
 def trained_run(fmnist_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("nb")
-    run = out / "run"
-    nb = execute("02_train.ipynb", out, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8, batch_size=32,
-                 epochs=0, max_steps=24, snapshot_every=8, checkpoint_every=8, out_dir=str(run))
+    nb = execute("02_train.ipynb", out, data_root=str(fmnist_root), out_dir=str(out / "runs"), **TINY_TRAIN)
+    (run,) = (out / "runs").iterdir()  # the notebook's runs folder holds one run per setting
     return run, nb
 
 
@@ -92,7 +95,7 @@ def test_train_notebook(trained_run):
                  "samples/step_0000008.png", "samples/step_0000024.png"):
         assert (run / name).is_file(), name
     text = text_of(nb)
-    assert "starting the run in" in text
+    assert f"new run {run}: the first run in {run.parent}" in text
     # the default recipe reaches the run
     assert ("recipe r1-ema-b32: batch_size=32, grad_clip=10.0, lr=0.0004 (G: 0.0012), ema_decay=0.999, "
             "label_smoothing=0.1, r1_weight=0.1 (every 16, clip own), lr_decay=0.25") in text
@@ -102,13 +105,77 @@ def test_train_notebook(trained_run):
     assert images_in(nb) >= 3  # live grid / loss plots, the curves, real vs fake
 
 
-def test_train_notebook_resumes(trained_run, fmnist_root, tmp_path):
+def _files(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _copy_runs(trained_run, tmp_path):
+    import shutil
+
     run, _ = trained_run
-    nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
-                 batch_size=32, epochs=0, max_steps=32, snapshot_every=8, checkpoint_every=8,
-                 out_dir=str(run))
-    assert "continuing the run in" in text_of(nb)
-    assert len((run / "history.csv").read_text().splitlines()) == 1 + 32
+    runs = tmp_path / "runs"
+    shutil.copytree(run.parent, runs)
+    return runs, runs / run.name
+
+
+def test_train_notebook_edited_setting_is_a_new_run(trained_run, fmnist_root, tmp_path):
+    runs, old = _copy_runs(trained_run, tmp_path)
+    before = _files(old)
+    nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs),
+                 **{**TINY_TRAIN, "lr": 1e-4})
+    (new,) = set(runs.iterdir()) - {old}
+    text = text_of(nb)
+    assert f"new run {new}: lr 0.0004 -> 0.0001, lr_g 0.0012 -> 0.0003 against {old.name}" in text
+    assert len((new / "history.csv").read_text().splitlines()) == 1 + 24  # its full length
+    assert json.loads((new / "config.json").read_text())["train"]["lr"] == 1e-4
+    assert _files(old) == before  # the earlier run untouched
+    assert f"run folder: {new.resolve()}" in text  # the result cells show the run just trained
+
+
+def _with_stop_at(step, tmp_path):
+    """notebooks/02_train.ipynb with one cell added before training: at iteration `step` it sends the
+    kernel SIGINT, as Jupyter's stop button does."""
+    nb = json.loads((NOTEBOOKS / "02_train.ipynb").read_text())
+    at = next(i for i, c in enumerate(nb["cells"]) if "plan_run(" in "".join(c["source"]))
+    stop = (f"import os, signal\n_train = train\n\ndef train(config, resume=None, on_snapshot=None):\n"
+            f"    def press_stop(step, path, history):\n        on_snapshot(step, path, history)\n"
+            f"        if step == {step}:\n            os.kill(os.getpid(), signal.SIGINT)\n"
+            f"    return _train(config, resume=resume, on_snapshot=press_stop)\n")
+    nb["cells"].insert(at + 1, {"cell_type": "code", "id": "press-stop", "metadata": {}, "execution_count": None, "outputs": [],
+                                "source": stop})
+    path = tmp_path / "02_train_stopped.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_train_notebook_unchanged_rerun_continues_a_stopped_run_exactly(trained_run, fmnist_root, tmp_path):
+    from dcgan.checkpoint import load_checkpoint
+
+    runs = tmp_path / "runs"
+    first = execute("02_train.ipynb", tmp_path, notebook=_with_stop_at(8, tmp_path), data_root=str(fmnist_root),
+                    out_dir=str(runs), **TINY_TRAIN)
+    (run,) = runs.iterdir()
+    assert "stopped at iteration 8" in text_of(first)
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 8
+    again = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs), **TINY_TRAIN)
+    assert f"continuing {run} at iteration 8 of 24: same settings, it stopped (interrupted)" in text_of(again)
+    assert list(runs.iterdir()) == [run]
+    # the same as the run trained in one go, iteration by iteration and weight by weight
+    straight, _ = trained_run
+    assert (run / "history.csv").read_text() == (straight / "history.csv").read_text()
+    a, b = load_checkpoint(run), load_checkpoint(straight)
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_train_notebook_extends_a_finished_run_when_asked(trained_run, fmnist_root, tmp_path):
+    runs, old = _copy_runs(trained_run, tmp_path)
+    nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs),
+                 **{**TINY_TRAIN, "max_steps": 32}, extend=True)
+    assert f"extending {old} from 24 iterations to 32 iterations (at iteration 24)" in text_of(nb)
+    assert list(runs.iterdir()) == [old]
+    assert len((old / "history.csv").read_text().splitlines()) == 1 + 32
 
 
 def test_results_notebook(trained_run, fmnist_root, tmp_path):
@@ -151,12 +218,15 @@ def test_objectives_notebook(fmnist_root, tmp_path):
 
 
 def test_conditional_notebook(fmnist_root, tmp_path):
-    run, attrs = tmp_path / "cond", tmp_path / "attrs"
+    runs, attrs = tmp_path / "cond", tmp_path / "attrs"
     nb = execute("06_conditional.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
-                 batch_size=32, epochs=0, max_steps=6, out_dir=str(run), per_class=4,
+                 batch_size=32, epochs=0, max_steps=6, out_dir=str(runs), per_class=4,
                  interpolation_steps=4, eval_n=200, classifier=str(tmp_path / "cls.pt"), classifier_epochs=1,
                  attr_images=96, attr_max_steps=4, attr_dir=str(attrs))
     text = text_of(nb)
+    (run,) = runs.iterdir()
+    (attr_run,) = (attrs / "runs").iterdir()
+    assert f"new run {run}: the first run in {runs}" in text and f"new run {attr_run}" in text
     assert "10 classes: T-shirt/top, Trouser" in text and "class accuracy" in text
     assert images_in(nb) >= 6  # losses, class grid, interpolation, per-class FID, tag toggles
     cfg = json.loads((run / "config.json").read_text())
@@ -164,8 +234,9 @@ def test_conditional_notebook(fmnist_root, tmp_path):
     assert cfg["model"]["condition"] == "class" and cfg["objective"]["mismatch_weight"] == 0.5
     assert cfg["objective"]["mode_seeking"] == 0.5 and cfg["objective"]["penalty_clip"] == "joint" and "mismatch_weight=0.5, mode_seeking=0.5" in text
     assert cfg["objective"]["ema_rampup"] == 0.05 and "ema_rampup=0.050" in text
-    assert (attrs / "tags.csv").read_text().startswith("filename,upper_body,footwear,dark,bright")
-    state = torch.load(attrs / "run" / "checkpoints" / "last.pt", weights_only=True)
+    tags = attrs / "fashion-mnist-32px-96" / "tags.csv"  # the tagged folder these settings made
+    assert tags.read_text().startswith("filename,upper_body,footwear,dark,bright")
+    state = torch.load(attr_run / "checkpoints" / "last.pt", weights_only=True)
     assert state["cond_names"] == ["upper_body", "footwear", "dark", "bright"]
 
 

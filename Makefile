@@ -6,11 +6,11 @@ RUN ?= outputs/fashion-mnist-default
 
 .PHONY: setup data train test notebooks lab strip-notebooks benchmark gpu-check clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# every dependency is in pyproject.toml; the venv takes the package editable with all its extras
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip -q
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -e ".[all]"
 	touch $@
 
 setup: $(VENV)/.installed

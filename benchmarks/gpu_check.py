@@ -126,9 +126,9 @@ def torchrun_one(rep: Report, args, out: Path) -> None:
               "-m", "dcgan", "train", "--dataset", "fashion-mnist", "--data-root", args.data_root, "--no-download",
               "--max-steps", "50" if not args.dry_run else "3", "--nz", "16", "--ngf", "16", "--ndf", "16",
               "--no-progress", "--device", device, "--out", str(out / "torchrun1")], timeout=rep.left())
-    done = [line for line in r.stdout.splitlines() if line.startswith("done:")]
+    done = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("done:")]  # the dcgan logger's
     if not done:
-        raise RuntimeError("torchrun ended without the run's closing line:\n" + r.stdout[-2000:])
+        raise RuntimeError("torchrun ended without the run's closing line:\n" + (r.stdout + r.stderr)[-2000:])
     rep.add(f"- {nproc} process(es): {done[0]}")
 
 

@@ -163,7 +163,7 @@ def run_variant(name: str, settings: dict, args, precision: str, seed: int) -> d
     return {"variant": name, "settings": json.dumps(settings), "epochs": args.epochs,
             "precision_mode": precision, "seed": seed, "iterations": len(history["iteration"]),
             "fid": round(m["fid_fmnist_cnn"], 3), "kid": round(m["kid_fmnist_cnn"], 3),
-            "coverage": round(m["coverage_fmnist_cnn"], 3), "fid_at_936": fid_2ep,
+            "coverage": round(m["class_coverage_fmnist_cnn"], 3), "fid_at_936": fid_2ep,
             "precision": round(m["precision_fmnist_cnn"], 3), "recall": round(m["recall_fmnist_cnn"], 3),
             "final_loss_d": round(history["loss_d"][-1], 4), "train_minutes": round(minutes, 2),
             "generator": result["generator"]}

@@ -106,7 +106,7 @@ def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
     t = space.tag
     return {"features": f"{t} ({data.image_size} px classifier)", "fid": round(m[f"fid_{t}"], 3),
             "precision": round(m[f"precision_{t}"], 3), "recall": round(m[f"recall_{t}"], 3),
-            "coverage": round(m.get(f"coverage_{t}", float("nan")), 3),
+            "coverage": round(m.get(f"class_coverage_{t}", float("nan")), 3),
             # a conditional G's samples the classifier puts in the class asked for
             "class_accuracy": round(m[f"class_accuracy_{t}"], 3) if intended is not None else ""}
 

@@ -95,7 +95,7 @@ def our_loop(settings: dict, out: Path, args) -> float:
     import importlib
 
     extra = {k: v for k, v in vars(build_parser().parse_args(["train", *args.our_flags.split()])).items()
-             if k not in ("command", "run", "resume")}
+             if k not in ("command", "run", "resume", "config")}
     cfg = Config.from_flat(**{**settings, "image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf,
                               "batch_size": args.batch_size, "max_steps": args.warmup + args.iters,
                               "snapshot_every": 10**9, "checkpoint_every": 10**9, "out": str(out),
@@ -114,14 +114,18 @@ def our_loop(settings: dict, out: Path, args) -> float:
             window["end"] = _mark(cuda)
         return row
 
-    import contextlib, io
+    import logging
+
+    from dcgan.log import logger
 
     loop.train_step = timed_step
+    quiet = logger()
+    level, quiet.level = quiet.level, logging.WARNING  # keep the table readable: no "done: ..." lines
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # keep the table readable
-            train(cfg)
+        train(cfg)
     finally:
         loop.train_step = step
+        quiet.setLevel(level)
     if cuda:
         window["end"].synchronize()
         seconds = window["start"].elapsed_time(window["end"]) / 1000

@@ -1,9 +1,43 @@
-"""dcgan: DCGAN-family image generation as a small, readable PyTorch package."""
+"""dcgan: DCGAN-family image generation as a small, readable PyTorch package.
 
-from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+What a notebook or a script needs is importable from here (`from dcgan import load_generator, generate`);
+the submodules hold the rest.
+"""
+
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
+from . import viz
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig
+from .data import load_dataset, to_model_range
+from .evaluate import evaluate_checkpoint, make_space, real_vs_real
+from .export import animate_run, save_walk
+from .extras import MissingExtra
+from .features import ensure_classifier
+from .history import read_history_csv
 from .models import Discriminator, Generator, weights_init
+from .player import player_html
+from .provenance import provenance
+from .rerun import plan_run
+from .runs import (format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
+                   summarise_runs)
+from .sample import describe_conditions, generate, interpolate, load_generator, per_class_grid, write_image_files
 from .train import train
+from .weights import export_generator
 
-__all__ = ["Config", "ConfigError", "DataConfig", "ModelConfig", "TrainConfig",
-           "Discriminator", "Generator", "weights_init", "train"]
-__version__ = "0.1.0"
+__all__ = [
+    # settings
+    "Config", "ConfigError", "DataConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig",
+    # data and models
+    "load_dataset", "to_model_range", "Generator", "Discriminator", "weights_init",
+    # training and its runs
+    "train", "plan_run", "latest_runs", "summarise_runs", "format_runs", "read_history_csv", "read_evals",
+    "read_metrics", "snapshot_frames", "load_checkpoint", "CheckpointError",
+    # sampling and sharing
+    "load_generator", "generate", "interpolate", "per_class_grid", "describe_conditions", "write_image_files",
+    "export_generator", "animate_run", "save_walk", "player_html", "viz",
+    # evaluation
+    "evaluate_checkpoint", "make_space", "real_vs_real", "ensure_classifier", "nearest_images",
+    # provenance and optional parts
+    "provenance", "MissingExtra", "__version__",
+]

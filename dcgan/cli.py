@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_RECIPE, RECIPES, Config, ConfigError, flat_fields
+from .config import DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields
 from .recipes import ON_GPU
 
 ALIASES = {"d_steps": ["--n-critic"]}
@@ -18,9 +20,20 @@ def _flatten(sections: dict) -> dict:
     return {k: v for section in sections.values() for k, v in section.items()}
 
 
+# the train section's settings about what a run writes and when, shown in a group of their own
+OUTPUT = ("out", "snapshot_every", "checkpoint_every", "keep_last", "log_every", "progress", "tensorboard",
+          "eval_every", "eval_n", "eval_features", "classifier")
+GROUPS = {"model": "model: the generator and discriminator", "data": "data: what to train on",
+          "train": "training: length, rates, devices and accelerators",
+          "objective": "objective: the loss and its stabilisers", "output": "output: what the run writes, and when"}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     classic, recipe = _flatten(Config.from_flat(recipe="classic").to_dict()), _flatten(Config().to_dict())
+    groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
+    owner = {f.name: section for section, c in SECTIONS.items() for f in dataclasses.fields(c)}
     for name, f in flat_fields().items():
+        group = groups["output" if name in OUTPUT else owner[name]]
         flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
         default = f.default  # the type comes from the dataclass default
         shown = f"{recipe[name]!r}"
@@ -31,11 +44,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         help_text = f"{f.metadata['help']} (default: {shown})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):
-            parser.add_argument(*flags, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+        elif f.metadata["choices"]:
+            group.add_argument(*flags, dest=name, choices=f.metadata["choices"], default=argparse.SUPPRESS,
+                               help=help_text)
         else:
-            parser.add_argument(*flags, dest=name, type=type(default), default=argparse.SUPPRESS,
-                                metavar=name.upper(), help=help_text)
+            group.add_argument(*flags, dest=name, type=type(default), default=argparse.SUPPRESS,
+                               metavar=name.upper(), help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--resume", metavar="RUN_OR_CKPT", default=None,
                          help="continue a run from its folder or a checkpoint file; settings not "
                               "given on the command line come from the checkpoint (default: None)")
+    p_train.add_argument("--config", metavar="CONFIG_JSON", default=None,
+                         help="start a new run from another run's settings (RUN/config.json, or the RUN "
+                              "folder); flags given beside it win (default: None)")
+
+    p_export = sub.add_parser("export", help="a run's generator as one .safetensors file to share",
+                              description="Write G's weights (the EMA's where the run kept them) with the "
+                              "settings that rebuild it, in safetensors: load it with dcgan.load_generator(FILE) "
+                              "or sample it with `dcgan sample FILE`.")
+    p_export.set_defaults(run=_export)
+    p_export.add_argument("checkpoint", metavar="RUN", help="a run folder or a checkpoint file")
+    p_export.add_argument("--out", default="G.safetensors", help="the file to write (default: G.safetensors)")
+    p_export.add_argument("--no-ema", action="store_true",
+                          help="export the trained G even when the run kept an EMA generator")
 
     p_sample = sub.add_parser("sample", help="sample images from a checkpoint")
     p_sample.set_defaults(run=_sample)
@@ -109,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval = sub.add_parser("evaluate", help="FID, KID, precision/recall and class metrics of a checkpoint")
     p_eval.set_defaults(run=_evaluate)
     p_eval.add_argument("checkpoint", help="a checkpoint file or a run folder")
-    p_eval.add_argument("--n", type=int, default=10000, help="generated (and real) images (default: 10000)")
+    p_eval.add_argument("--n", type=int, default=10000, help="generated images (default: 10000)")
+    p_eval.add_argument("--real-n", type=int, default=None, metavar="N",
+                        help="real images to compare with: 0 for the whole split, as published FIDs use with "
+                             "--n 50000 (default: as many as --n)")
     p_eval.add_argument("--features", choices=["classifier", "inception"], default="classifier",
                         help="feature space: the domain classifier's (offline) or standard Inception "
                              "(default: classifier)")
@@ -144,9 +176,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate_checkpoint(args.checkpoint, n=args.n, features=args.features,
                                  classifier=args.classifier, inception_weights=args.inception_weights,
-                                 data_root=args.data_root, device=resolve_device(args.device), seed=args.seed)
+                                 data_root=args.data_root, device=resolve_device(args.device), seed=args.seed,
+                                 real_n=args.real_n)
     print(f"{result['checkpoint']} (iteration {result['iteration']}), {result['n_samples']} samples vs "
-          f"{result['n_real']} real images\nfeatures: {result['features']}")
+          f"{result['n_real']} real images ({result['real_split']} split)\nfeatures: {result['features']}")
     for key, value in result["metrics"].items():
         print(f"  {key:<36}{value:>12.4f}")
     if args.floor:
@@ -183,6 +216,26 @@ def _animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .weights import export_generator
+
+    out = export_generator(args.checkpoint, args.out, ema=not args.no_ema)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): load it with dcgan.load_generator({str(out)!r})")
+    return 0
+
+
+def _settings_of(path: str) -> dict:
+    """The flat settings in a run's config.json (or the run folder holding one), for --config."""
+    file = Path(path) / "config.json" if Path(path).is_dir() else Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {path}: no such file; give a run's config.json or its folder")
+    try:
+        sections = Config.from_dict(json.loads(file.read_text())).to_dict()
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--config {file} is not JSON ({e}); give a run's config.json") from None
+    return _flatten(sections)
+
+
 def _channels(result: dict) -> int:
     from .sample import load_generator
 
@@ -199,6 +252,13 @@ def _train(args: argparse.Namespace) -> int:
 
         print(describe_recipes())
         return 0
+    if args.resume and args.config:
+        raise ConfigError("give --resume (continue a run) or --config (a new run from a run's settings), not both")
+    if args.config:
+        flat = _settings_of(args.config)
+        flat.update(given)
+        flat["out"] = given.get("out", "")  # a new run: its own folder
+        given = flat
     if args.resume:
         from .checkpoint import load_checkpoint
 
@@ -289,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     from .conditions import ConditionError
     from .diskio import EXIT_WRITE_FAILED, WRITE_ERRNOS, WriteFailed, failure
     from .distributed import PeerFailed
+    from .extras import MissingExtra
     from .features import InceptionUnavailable
     from .guard import TrainingDiverged
     from .sources import DatasetNotFound
@@ -307,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RANK", "0") == "0":
             print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return _leave(2)
-    except (ConfigError, ConditionError, DatasetNotFound, CheckpointError, InceptionUnavailable, FileNotFoundError,
-            ValueError) as e:
+    except (ConfigError, ConditionError, DatasetNotFound, CheckpointError, InceptionUnavailable, MissingExtra,
+            FileNotFoundError, ValueError) as e:
         # Errors a person can act on: the message, not a traceback
         print(f"dcgan {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -40,10 +40,11 @@ def _nearest_if_unbuildable(n: int) -> list[int]:
         return nearest_sizes(n)
 
 
-def setting(default: Any, help: str, *, run: bool = False) -> Any:
+def setting(default: Any, help: str, *, run: bool = False, choices: tuple[str, ...] | None = None) -> Any:
     """A config field with its one home for everything said about it: the default, the CLI's help
-    text and whether it defines the run (a checkpoint resumes only under the same value)."""
-    return field(default=default, metadata={"help": help, "defines_run": run})
+    text, the values it takes when they are a list (`choices`), and whether it defines the run (a
+    checkpoint resumes only under the same value)."""
+    return field(default=default, metadata={"help": help, "defines_run": run, "choices": choices})
 
 
 @dataclass
@@ -55,12 +56,12 @@ class ModelConfig:
     ndf: int = setting(64, "discriminator width (channels of its first layer)", run=True)
     # BatchNorm mixes samples, which breaks wgan-gp's per-sample penalty
     d_norm: str = setting("auto", f"D's normalisation: {', '.join(D_NORMS)}; auto is batch, or layer for "
-                                  "wgan-gp", run=True)
+                                  "wgan-gp", run=True, choices=D_NORMS)
     spectral_norm: bool = setting(False, "spectral normalisation on D's convolutions", run=True)
     minibatch_std: bool = setting(False, "minibatch standard-deviation channel in D (against mode collapse)", run=True)
-    condition: str = setting("none", "none, class (the dataset's labels) or attrs (multi-hot tags)", run=True)
+    condition: str = setting("none", "none, class (the dataset's labels) or attrs (multi-hot tags)", run=True, choices=CONDITIONS)
     d_condition: str = setting("projection", "how D reads the condition: projection (Miyato & Koyama) or concat (an "
-                                             "input channel)", run=True)
+                                             "input channel)", run=True, choices=("projection", "concat"))
     embed_dim: int = setting(64, "length of G's condition embedding", run=True)
     model_version: int = setting(2, "layout of G and D: 2 starts sizes whose start map is 5 or 7 px (28, 40, 56, "
                                     "112...) at 4 x 4 and reaches it by a stride-1 layer; 1 starts them at that map "
@@ -69,7 +70,7 @@ class ModelConfig:
                                             "transposed convolutions) or nearest (nearest upsampling, then a 3x3 "
                                             "convolution: no checkerboard texture, 2.25x the arithmetic of G's "
                                             "doubling layers)",
-                              run=True)
+                              run=True, choices=("transposed", "nearest"))
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -95,13 +96,13 @@ class ModelConfig:
 class DataConfig:
     """Which images to train on and how they are shaped for the model."""
 
-    dataset: str = setting("fashion-mnist", f"one of {', '.join(DATASETS)}", run=True)
+    dataset: str = setting("fashion-mnist", f"one of {', '.join(DATASETS)}", run=True, choices=DATASETS)
     data_root: str = setting("data", "where datasets and their preprocessed caches live")
     image_size: int = setting(32, "side of the square images: s0 x 2^k with s0 in 3..7, up to 256 (28, 32, 48, "
                                   "64, 96, 128, 256 ...)", run=True)
     channels: int = setting(0, "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour, 4 RGBA "
                                    "(transparency kept)", run=True)
-    split: str = setting("train", "train, test or all", run=True)
+    split: str = setting("train", "train, test or all", run=True, choices=("train", "test", "all"))
     folder: str = setting("", "the image folder for --dataset folder (flat, or one subfolder per class)")
     download: bool = setting(True, "try torchvision's download when no local copy is found")
     strict: bool = setting(False, "a file that cannot be decoded stops the run, instead of being skipped")
@@ -155,7 +156,7 @@ class TrainConfig:
     out: str = setting("", "run folder (default outputs/<date-time>-<dataset>)")
     eval_every: int = setting(0, "evaluate FID every N iterations (0: off); the best checkpoint is kept as best.pt")
     eval_n: int = setting(2000, "images per evaluation during training")
-    eval_features: str = setting("classifier", "classifier (domain CNN, offline) or inception (standard FID)")
+    eval_features: str = setting("classifier", "classifier (domain CNN, offline) or inception (standard FID)", choices=("classifier", "inception"))
     # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     classifier: str = setting("", "classifier file for --eval-features classifier")
     progress: bool = setting(True, "show progress bars")
@@ -165,7 +166,7 @@ class TrainConfig:
     # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
     precision: str = setting("auto", "fp32, bf16 autocast (losses stay in fp32), or auto: on a CPU with bf16 "
                                      "instructions, whichever is faster when timed there (once per machine and "
-                                     "model)")
+                                     "model)", choices=("auto", "fp32", "bf16"))
     # torch.compile G and D (checkpoints store the plain modules)
     compile: bool = setting(False, "torch.compile G and D (first iterations are slow while it compiles)")
     cuda_graphs: bool = setting(False, "with --compile: mode reduce-overhead, i.e. CUDA graphs")
@@ -176,7 +177,7 @@ class TrainConfig:
     ddp_timeout: int = setting(60, "torchrun: minutes the other processes wait for rank 0 while it alone decodes "
                                    "the dataset, trains the evaluation classifier or writes files")
     on_divergence: str = setting("stop", "when a loss or weight turns NaN/Inf, or D wins outright: stop, or roll "
-                                         "back to the last checkpoint with half the learning rates (up to 3 times)")
+                                         "back to the last checkpoint with half the learning rates (up to 3 times)", choices=("stop", "rollback"))
     divergence_patience: int = setting(1000, "iterations in a row of D(G(z)) < 0.01 that count as D winning (bce, "
                                              "minimax); 0: off")
 
@@ -225,7 +226,7 @@ class ObjectiveConfig:
     """The GAN objective and the stabilisers of the seed's remedies table; all off by default."""
 
     loss: str = setting("bce", f"the objective: {', '.join(LOSSES)}; wgan and wgan-gp also set their paper's "
-                              "--d-steps, optimiser and betas unless given", run=True)
+                              "--d-steps, optimiser and betas unless given", run=True, choices=LOSSES)
     d_steps: int = setting(1, "D (critic) updates per G update, each on a fresh batch (alias --n-critic)")
     gp_weight: float = setting(10.0, "wgan-gp: weight of the gradient penalty")
     clip_value: float = setting(0.01, "wgan: clip D's weights to [-c, c]")
@@ -249,13 +250,13 @@ class ObjectiveConfig:
     diffaug: str = setting("", f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}")
     lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
     lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
-    optimizer: str = setting("adam", "adam or rmsprop")
+    optimizer: str = setting("adam", "adam or rmsprop", choices=OPTIMIZERS)
     grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this (a penalty's: see "
                                          "--penalty-clip); 0: off")
     penalty_clip: str = setting("own", "how a penalty's gradient (R1, WGAN-GP) meets --grad-clip: own (clipped on "
                                        "its own, to --r1-every x the clip, then added to the loss's clipped "
                                        "gradient) or joint (clipped together with the loss's: R1 stops holding "
-                                       "a sharpening D after a few epochs)")
+                                       "a sharpening D after a few epochs)", choices=PENALTY_CLIPS)
     feature_matching: bool = setting(False, "G matches D's mean features on real data instead of fooling D")
     mode_seeking: float = setting(0.0, "mode-seeking term (Mao et al. 2019, MSGAN): G's loss gains w / (mean |G(z1) - "
                                        "G(z2)| / mean |z1 - z2|) over pairs of its fakes, the batch's two halves (in a "
@@ -370,6 +371,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
+        d = {k: v for k, v in d.items() if k != "provenance"}  # config.json's record of versions, not a setting
         unknown = set(d) - set(SECTIONS)
         _check(not unknown, f"unknown config sections {sorted(unknown)}; "
                             f"valid ones are {', '.join(SECTIONS)}")

@@ -16,6 +16,7 @@ from .data import load_dataset, to_model_range, to_uint8
 from .features import ensure_classifier, file_tag, load_classifier, load_inception
 from .metrics import class_stats, fid, kid, precision_recall
 from .models import Generator
+from .provenance import provenance
 from .sample import generator_from_state
 
 SHORT = {"fashion-mnist": "fmnist", "mnist": "mnist", "cifar10": "cifar10", "celeba": "celeba",
@@ -64,8 +65,10 @@ def inception_space(weights=None, device="cpu") -> FeatureSpace:
 
 def make_space(kind: str, data: DataConfig, channels: int, *, classifier=None, inception_weights=None,
                device="auto") -> FeatureSpace:
+    from .extras import require
     from .runtime import resolve_device
 
+    require("eval", "scoring generators")
     device = resolve_device(device)
     if kind == "classifier":
         return classifier_space(data, channels, classifier, device)
@@ -88,10 +91,10 @@ def embed_all(space: FeatureSpace, images: torch.Tensor, batch_size: int = 500):
 
 def real_features(space: FeatureSpace, data: DataConfig, n: int, *, progress: bool = False,
                   seed: int = 0, with_labels: bool = False):
-    """Features of n real images (a fixed random subset), cached per dataset/split/size/extractor;
-    with `with_labels`, also their class labels (None for unlabelled data)."""
+    """Features of n real images (a fixed random subset; 0: all of them), cached per
+    dataset/split/size/extractor; with `with_labels`, also their class labels (None for unlabelled data)."""
     ds = load_dataset(data, progress=progress)
-    n = min(n, len(ds))
+    n = len(ds) if n == 0 else min(n, len(ds))
     path = (Path(data.data_root) / "cache" / "features" /
             f"{data.dataset}-{data.split}-{data.image_size}px-{ds.channels}ch-{space.cache_id}-n{n}-s{seed}.pt")
     blob = torch.load(path, weights_only=True) if path.is_file() else {}
@@ -173,29 +176,40 @@ def score(space: FeatureSpace, real: torch.Tensor, fake_images: torch.Tensor, *,
 
 def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifier", classifier=None,
                         inception_weights=None, data_root: str | None = None, device="auto", seed: int = 0,
-                        write: bool = True) -> dict:
-    """Score a checkpoint's generator; writes metrics.json in its run folder. `device` auto (as the
-    CLI): the GPU where there is one."""
+                        write: bool = True, real_n: int | None = None) -> dict:
+    """Score a checkpoint's generator (a run folder, a checkpoint or an exported .safetensors G) with n
+    samples against `real_n` real images of the run's split (None: n as well; 0: the whole split, as
+    published FIDs use: 50k samples against the full training set). Writes metrics.json beside a
+    run's checkpoint. `device` auto (as the CLI): the GPU where there is one."""
+    from .extras import require
     from .runtime import resolve_device
 
+    require("eval", "dcgan evaluate")
     device = resolve_device(device)
-    state = load_checkpoint(checkpoint)
+    exported = str(checkpoint).endswith(".safetensors")  # dcgan export's file: the generator and its settings
+    if exported:
+        from .weights import checkpoint_view
+
+        state = checkpoint_view(checkpoint)
+    else:
+        state = load_checkpoint(checkpoint)
     cfg = Config.from_dict(state["config"])
     if data_root:
         cfg.data.data_root = data_root
-    G = generator_from_state(state).to(device)
+    G = (state["generator"] if exported else generator_from_state(state)).to(device)
     space = make_space(features, cfg.data, G.nc, classifier=classifier, inception_weights=inception_weights,
                        device=device)
-    real, real_labels = real_features(space, cfg.data, n, with_labels=True)
+    real, real_labels = real_features(space, cfg.data, n if real_n is None else real_n, with_labels=True)
     cond, intended = conditions_for_eval(G, cfg, n, real_labels, seed)
     fake = generate_for_eval(G, n, seed, device, cond=cond)
     result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,
-              "n_real": len(real), "features": space.description,
+              "n_real": len(real), "real_split": cfg.data.split, "features": space.description,
               "generator": "ema" if "G_ema" in state else "trained", "condition": G.condition,
               "metrics": score(space, real, fake, intended=intended, real_labels=real_labels,
-                               class_names=G.cond_names)}
-    if write:
-        path = resolve_checkpoint(checkpoint).parent.parent / "metrics.json"
+                               class_names=G.cond_names), "provenance": provenance(device)}
+    if write:  # beside the run's checkpoints, or G.metrics.json beside an exported G.safetensors
+        path = (Path(checkpoint).with_suffix(".metrics.json") if exported
+                else resolve_checkpoint(checkpoint).parent.parent / "metrics.json")
         with writing("the scores", path), replacing(path) as tmp:  # a half-written file never replaces one
             tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

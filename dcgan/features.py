@@ -166,11 +166,11 @@ def load_inception(weights: str | os.PathLike | None = None, device="cpu") -> nn
     Weights come from `weights` (a local copy of pt_inception-2015-12-05) or the torch hub cache, where
     torch-fidelity downloads them on machines with internet.
     """
-    try:
-        from torchmetrics.image.fid import NoTrainInceptionV3
-    except ImportError as e:
-        raise InceptionUnavailable("Inception features need torchmetrics and torch-fidelity: "
-                                   "pip install torchmetrics torch-fidelity") from e
+    from .extras import require
+
+    require("eval", "Inception features")
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
     safe_copy = None
     if weights is not None:
         if not Path(weights).is_file():

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from .extras import require
+
 
 class _Features(nn.Module):
     """Hands precomputed features to torchmetrics, whose FID/KID code then does the statistics."""
@@ -21,6 +23,7 @@ class _Features(nn.Module):
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, d), via torchmetrics."""
+    require("eval", "FID")
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     metric = FrechetInceptionDistance(feature=_Features(real.shape[1]), normalize=True)
@@ -32,6 +35,7 @@ def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
 def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 50, subset_size: int = 1000,
         seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance (mean, std over subsets), polynomial kernel, via torchmetrics."""
+    require("eval", "KID")
     from torchmetrics.image.kid import KernelInceptionDistance
 
     size = min(subset_size, len(real), len(fake))
@@ -51,47 +55,32 @@ def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 50, subset_siz
     return float(mean), float(std)
 
 
-def _kth_neighbour_radii(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
-    radii = []
-    for part in x.split(chunk):
-        d = torch.cdist(part, x)
-        radii.append(d.kthvalue(k + 1, dim=1).values)  # +1: each point is its own nearest neighbour
-    return torch.cat(radii)
-
-
-def _inside_manifold(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor,
-                     chunk: int = 2048) -> torch.Tensor:
-    inside = []
-    for part in points.split(chunk):
-        inside.append((torch.cdist(part, centres) <= radii[None]).any(dim=1))
-    return torch.cat(inside)
-
-
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, *, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls around each sample.
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-NN balls, via torch-fidelity.
 
     Precision: share of fakes inside the real manifold (quality); recall: share of reals inside the
-    fake manifold (coverage of the data's variety).
+    fake manifold (how much of the data's variety G reaches).
     """
-    real, fake = real.float(), fake.float()
-    precision = _inside_manifold(fake, real, _kth_neighbour_radii(real, k)).float().mean().item()
-    recall = _inside_manifold(real, fake, _kth_neighbour_radii(fake, k)).float().mean().item()
-    return precision, recall
+    require("eval", "precision and recall")
+    from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+    # its convention: generated first; in blocks of 2048 rows, so memory stays small at 50k samples
+    return calculate_precision_recall_part(fake.float(), real.float(), neighborhood=k, batch_size=2048)
 
 
 def class_stats(logits: torch.Tensor) -> dict[str, float]:
     """From a classifier's logits on generated images: class coverage, balance and an IS analogue.
 
-    coverage: share of classes given at least half their fair share (1/2K) of the samples; a
+    class_coverage: share of classes given at least half their fair share (1/2K) of the samples; a
     collapsed G covers few. balance: entropy of the predicted-class histogram / log K.
     inception_score: exp E_x KL(p(y|x) || p(y)), at most K.
     """
     p = logits.float().softmax(dim=1)
     k = p.shape[1]
     hist = torch.bincount(p.argmax(1), minlength=k).float() / len(p)
-    coverage = (hist >= 0.5 / k).float().mean().item()
+    class_coverage = (hist >= 0.5 / k).float().mean().item()
     nz = hist[hist > 0]
     balance = float(-(nz * nz.log()).sum() / math.log(k))
     marginal = p.mean(0)
     kl = (p * (p.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1).mean()
-    return {"coverage": coverage, "balance": balance, "inception_score": float(kl.exp())}
+    return {"class_coverage": class_coverage, "balance": balance, "inception_score": float(kl.exp())}

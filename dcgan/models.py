@@ -99,7 +99,7 @@ class Generator(nn.Module):
         if upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
         self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
-        self.model_version, self.upsample = model_version, upsample
+        self.model_version, self.upsample, self.embed_dim = model_version, upsample, embed_dim
         s0, n = size_plan(image_size)
         start_block = has_start_block(image_size, model_version)
         width = ngf * 2 ** (n - 1 + start_block)
@@ -139,6 +139,12 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         if n_cond:
             self.embed = nn.Linear(n_cond, embed_dim, bias=False)  # (N, n_cond) -> (N, embed_dim)
+
+    @property
+    def settings(self) -> dict:
+        """The arguments that rebuild this generator (exported weights carry them)."""
+        return {"nz": self.nz, "ngf": self.ngf, "nc": self.nc, "image_size": self.image_size, "n_cond": self.n_cond,
+                "embed_dim": self.embed_dim, "model_version": self.model_version, "upsample": self.upsample}
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if z.dim() == 2:  # accept (N, nz) as well as (N, nz, 1, 1)

@@ -32,13 +32,30 @@ def snapshot_frames(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     return frames, [f"iteration {int(f.stem.split('_')[1])}" for f in frames]
 
 
+def _named_now(key: str) -> str:
+    """A metric's name as written today: files from older versions call class coverage `coverage_<space>`."""
+    return "class_" + key if key.startswith("coverage_") else key
+
+
 def read_evals(run_dir: str | Path) -> list[dict[str, float]]:
     """The rows of a run's evals.csv (FID during training), numbers as floats; [] when it has none."""
     path = Path(run_dir) / "evals.csv"
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [{_named_now(k): float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def read_metrics(run_dir: str | Path) -> dict | None:
+    """A run's metrics.json (what `dcgan evaluate` wrote), metric names as written today; None when absent."""
+    import json
+
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    record["metrics"] = {_named_now(k): v for k, v in record.get("metrics", {}).items()}
+    return record
 
 
 @torch.no_grad()
@@ -85,7 +102,7 @@ def summarise_runs(root: str | Path = "outputs") -> list[dict]:
                      "status": {"running": "running or killed"}.get(status.get("status"), status.get("status", "?")),
                      "best_fid": min(e[key] for e in evals) if key else None, "features": key[4:] if key else "",
                      "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(newest))})
-        flats.append({k: v for section in config.values() for k, v in section.items()})
+        flats.append({k: v for name, section in config.items() if name != "provenance" for k, v in section.items()})
     differing = sorted(k for k in set().union(*flats) - _NOT_DIFFERENCES
                        if len({json.dumps(f.get(k)) for f in flats}) > 1) if len(flats) > 1 else []
     for row, flat in zip(rows, flats):

@@ -17,14 +17,12 @@ from .config import Config, ConfigError
 
 
 def report(message: str) -> None:
-    """A line meant for the person running this (a skip count, an upscale, a run set aside): printed
-    plainly on stderr through tqdm, so an open progress bar stays whole. Not a Python warning, which
-    shows its source line and which PYTHONWARNINGS=ignore (common in notebooks) would hide."""
-    import sys
+    """A line meant for the person running this (a skip count, an upscale, a run set aside, a run's end):
+    an INFO message of the `dcgan` logger (dcgan/log.py), shown on stderr by default. Not a Python
+    warning, which shows its source line and which PYTHONWARNINGS=ignore (common in notebooks) would hide."""
+    from .log import logger
 
-    from tqdm.auto import tqdm
-
-    tqdm.write(message, file=sys.stderr)
+    logger().info(message)
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

@@ -13,13 +13,18 @@ from .models import Generator
 
 def load_generator(checkpoint: str | Path, device: str | torch.device = "auto", *,
                    eval_mode: bool = True, ema: bool = True) -> Generator:
-    """The generator stored in a checkpoint (or run folder), ready to sample: its EMA twin when
-    the run kept one (unless `ema=False`), else the trained weights. On `device`: auto (as the
-    CLI) puts it on the GPU where there is one."""
+    """The generator stored in a checkpoint, a run folder or an exported .safetensors file, ready to
+    sample: its EMA twin when the run kept one (unless `ema=False`), else the trained weights. On
+    `device`: auto (as the CLI) puts it on the GPU where there is one."""
     from .runtime import resolve_device
 
     device = resolve_device(device)
-    G = generator_from_state(load_checkpoint(checkpoint, map_location=device), ema=ema).to(device)
+    if str(checkpoint).endswith(".safetensors"):  # an exported generator (dcgan export): its one set of weights
+        from .weights import load_generator_file
+
+        G = load_generator_file(checkpoint).to(device)
+    else:
+        G = generator_from_state(load_checkpoint(checkpoint, map_location=device), ema=ema).to(device)
     return G.eval() if eval_mode else G.train()
 
 

@@ -207,12 +207,14 @@ def _torchvision_download(name: str, data_root: Path) -> bool:
               "mnist": lambda: tvd.MNIST(str(data_root), download=True),
               "cifar10": lambda: tvd.CIFAR10(str(data_root), download=True),
               "celeba": lambda: tvd.CelebA(str(data_root), download=True)}
-    print(f"{name}: not found locally, trying to download it into {data_root} ...")
+    from .log import logger
+
+    logger().info(f"{name}: not found locally, trying to download it into {data_root} ...")
     try:
         makers[name]()
         return True
     except Exception as e:  # any network or mirror failure means "not available here"
-        print(f"{name}: download failed ({type(e).__name__}: {str(e)[:200]})")
+        logger().info(f"{name}: download failed ({type(e).__name__}: {str(e)[:200]})")
         return False
 
 

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError
 from .history import COLUMNS
 
 
 def open_tensorboard(run_dir: Path):
     """A SummaryWriter on RUN/tensorboard/, or a clear error when the optional package is missing."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard "
-                          "(or pip install -e '.[tensorboard]'), or leave --tensorboard off") from None
+    from .extras import require
+
+    require("tensorboard", "--tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
     _quiet_writer_threads()
     return TensorBoardLog(SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard")))
 

@@ -22,6 +22,7 @@ from .guard import DivergenceGuard, TrainingDiverged, checkpoint_bytes
 from .history import COLUMNS, History, PendingStats, history_until
 from .models import build_models
 from .precision import choose_precision, step_timer
+from .provenance import provenance
 from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place_images, report, resolve_device,
                       seed_everything, stop_requests, unwrap)
 from .stabilisers import EMA, noise_std
@@ -60,6 +61,12 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
     history)` lets a notebook redraw.
     """
     tc = config.train
+    from .extras import require  # a missing extra stops the run before it starts, not at its first use
+
+    if tc.eval_every:
+        require("eval", "--eval-every (FID during training)")
+    if tc.tensorboard:
+        require("tensorboard", "--tensorboard")
     saved = None
     if resume is not None:
         saved = load_checkpoint(resume)
@@ -115,13 +122,13 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
 
     bar = tqdm(total=total_steps, initial=state.step, desc="training", unit="it", dynamic_ncols=True,
                disable=not (tc.progress and ddp.is_main), mininterval=0.5)
-    writer = (RunWriter if ddp.is_main else NullWriter)(run_dir, keep_last=tc.keep_last, bar=bar,
+    writer = (RunWriter if ddp.is_main else NullWriter)(run_dir, keep_last=tc.keep_last,
                                                         on_snapshot=on_snapshot, tensorboard=tc.tensorboard)
     with main_first(ddp, device):  # rank 0 writes; under torchrun every rank learns whether that failed
         writer.prepare(fresh=saved is None)  # only now that the data is known to be there
         evaluate = _evaluator(cfg, data, conds, state, device) if tc.eval_every and ddp.is_main else None
-        writer.start(cfg.to_dict(), checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else [])),
-                     planned=total_steps)
+        nets_bytes = checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else []))
+        writer.start({**cfg.to_dict(), "provenance": provenance(device)}, nets_bytes, planned=total_steps)
 
     # Recovery lives outside the loop: on divergence, stop, or go back to the last good checkpoint
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones.
@@ -158,7 +165,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     if ddp.enabled:
         same = replicas_agree([nets.G, nets.D], ddp)
         if ddp.is_main:
-            print(f"{ddp.world} processes: replicas {'agree' if same else 'DISAGREE'} on every weight")
+            report(f"{ddp.world} processes: replicas {'agree' if same else 'DISAGREE'} on every weight")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(tc.seed))[:N_FIXED]
     with main_first(ddp, device):
         writer.finish(state.history, to_model_range(images[order]), state.sample_fixed, step=state.step,

@@ -24,9 +24,9 @@ class RunWriter:
     """The run folder's one writer. Under torchrun only rank 0 has one; the others get a
     NullWriter, so the loop never asks which rank it is on."""
 
-    def __init__(self, run_dir: Path, *, keep_last: int, bar,
+    def __init__(self, run_dir: Path, *, keep_last: int,
                  on_snapshot: Callable[[int, Path, dict], None] | None = None, tensorboard: bool = False):
-        self.run_dir, self.keep_last, self.bar, self.on_snapshot = Path(run_dir), keep_last, bar, on_snapshot
+        self.run_dir, self.keep_last, self.on_snapshot = Path(run_dir), keep_last, on_snapshot
         self.tensorboard, self.tb = tensorboard, None
         self.samples_dir, self.ckpt_dir = self.run_dir / "samples", self.run_dir / "checkpoints"
         self.warned_space = False
@@ -76,7 +76,7 @@ class RunWriter:
             tmp.write_text(json.dumps(record, indent=1) + "\n")
 
     def log(self, message: str) -> None:
-        self.bar.write(message)
+        report(message)
 
     # The arguments below are functions, called only here: ranks without a writer never compute
     # what only the writer needs (grids, checkpoint dicts, evaluations).
@@ -148,7 +148,7 @@ class RunWriter:
         if self.tb is not None:
             with self._tensorboard():
                 self.tb.evaluation(row)
-        self.bar.write(f"iteration {row['iteration']}: " + ", ".join(
+        report(f"iteration {row['iteration']}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in row.items() if k not in ("iteration", "seconds")))
 
     def finish(self, history: History, real: torch.Tensor, fake: Callable[[], torch.Tensor], *, step: int,
@@ -172,11 +172,11 @@ class RunWriter:
                 self.tb.history(history)
                 self.tb.finish(self.config, history, getattr(history, "evals", []))
         if interrupted:
-            print(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
-                  f"  dcgan train --resume {self.run_dir}")
+            report(f"stopped at iteration {step}; checkpoint saved. Continue with:\n"
+                   f"  dcgan train --resume {self.run_dir}  (or, in a notebook, run it again unchanged)")
         else:
-            print(f"done: {step} iterations. Outputs in {self.run_dir}/ (samples/, loss.png, progress.html, "
-                  f"real_vs_fake.png, checkpoints/last.pt)")
+            report(f"done: {step} iterations. Outputs in {self.run_dir}/ (samples/, loss.png, progress.html, "
+                   f"real_vs_fake.png, checkpoints/last.pt)")
 
 
 class NullWriter(RunWriter):

@@ -50,10 +50,10 @@ def test_class_stats():
     k = 10
     uniform = torch.eye(k).repeat(50, 1) * 20  # confident, every class equally
     s = class_stats(uniform)
-    assert s["coverage"] == 1.0 and s["balance"] == pytest.approx(1.0)
+    assert s["class_coverage"] == 1.0 and s["balance"] == pytest.approx(1.0)
     assert s["inception_score"] == pytest.approx(10, rel=1e-3)
     collapsed = class_stats(torch.eye(k)[[3] * 500] * 20)
-    assert collapsed["coverage"] == pytest.approx(0.1) and collapsed["inception_score"] == pytest.approx(1, rel=1e-3)
+    assert collapsed["class_coverage"] == pytest.approx(0.1) and collapsed["inception_score"] == pytest.approx(1, rel=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_metrics_json_names_its_features(classifier, fmnist_root, tmp_path):
     history = train(tiny_config(fmnist_root, run, max_steps=20, eval_every=10, eval_n=200,
                                 classifier=str(path)))
     assert [e["iteration"] for e in history.evals] == [10, 20]
-    assert (run / "evals.csv").read_text().startswith("iteration,seconds,fid_fmnist_cnn,coverage_fmnist_cnn")
+    assert (run / "evals.csv").read_text().startswith("iteration,seconds,fid_fmnist_cnn,class_coverage_fmnist_cnn")
     seconds = [e["seconds"] for e in history.evals]  # training time, evaluations left out
     assert 0 < seconds[0] < seconds[1]
     assert (run / "checkpoints" / "best.pt").is_file()
@@ -98,7 +98,7 @@ def test_metrics_json_names_its_features(classifier, fmnist_root, tmp_path):
     assert "classifier" in saved["features"]
     assert not any(k in ("fid", "kid") for k in saved["metrics"])
     for key in ("fid_fmnist_cnn", "kid_fmnist_cnn", "precision_fmnist_cnn", "recall_fmnist_cnn",
-                "coverage_fmnist_cnn", "inception_score_fmnist_cnn"):
+                "class_coverage_fmnist_cnn", "inception_score_fmnist_cnn"):
         assert key in saved["metrics"]
 
 

@@ -262,7 +262,7 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
     else:
         assert r.returncode == 0, r.stderr[-3000:]
         assert "rolled back to iteration 2 with learning rates halved" in r.stdout + r.stderr
-        assert r.stdout.count("2 processes: replicas agree on every weight") == 1
+        assert r.stderr.count("2 processes: replicas agree on every weight") == 1
         assert load_checkpoint(out)["iteration"] == 6
 
 

@@ -1,0 +1,38 @@
+"""Messages for the person running dcgan, through the standard `dcgan` logger.
+
+They show by default (INFO and up, on stderr, written through tqdm so an open progress bar stays whole).
+Silence them with `logging.getLogger("dcgan").setLevel(logging.WARNING)`; send them elsewhere by giving
+that logger handlers of your own (`logging.getLogger("dcgan").handlers = [handler]`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER = "dcgan"
+
+
+class TqdmHandler(logging.Handler):
+    """A record as one line on the current sys.stderr (looked up at each message: notebooks and pytest
+    swap it), through tqdm.write so a progress bar being drawn is not broken in two."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # a closed stream must not end a training run
+            self.handleError(record)
+
+
+def logger() -> logging.Logger:
+    """The `dcgan` logger, given its default handler the first time, unless someone gave it one before."""
+    log = logging.getLogger(LOGGER)
+    if not getattr(log, "_dcgan_ready", False):
+        if not log.handlers:
+            log.addHandler(TqdmHandler())
+            log.propagate = False  # shown once, not again by a root handler a notebook may have
+        if log.level == logging.NOTSET:
+            log.setLevel(logging.INFO)
+        log._dcgan_ready = True
+    return log

@@ -20,6 +20,22 @@ def latest_runs(root: str | Path = "outputs", n: int = 1) -> list[Path]:
     return [p.parent.parent for p in found[-n:]]
 
 
+def config_of(source: str | Path):
+    """The settings a generator was trained with, from its run folder, a checkpoint, or an exported
+    .safetensors file (whose metadata carries them)."""
+    import json
+
+    from .config import Config
+
+    if str(source).endswith(".safetensors"):
+        from .weights import read_generator_file
+
+        return Config.from_dict(json.loads(read_generator_file(source)[1]["config"]))
+    from .checkpoint import load_checkpoint
+
+    return Config.from_dict(load_checkpoint(source)["config"])
+
+
 def resume_point(run_dir: str | Path) -> Path | None:
     """The run folder when it holds a checkpoint to continue from, else None (a fresh start)."""
     run = Path(run_dir)

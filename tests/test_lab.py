@@ -60,7 +60,8 @@ def lab(tmp_path, fmnist_root):
     overrides["@jupyterlab/notebook-extension:tracker"] = {"windowingMode": "none"}
     (settings / "overrides.json").write_text(json.dumps(overrides))
     port, token = _free_port(), "dcgan-test-token"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # the venv's installed dcgan
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--notebook-dir={folder}", f"--LabApp.app_settings_dir={settings}",

@@ -189,10 +189,14 @@ def test_results_notebook(trained_run, fmnist_root, tmp_path):
 
 
 def test_evaluate_notebook(trained_run, fmnist_root, tmp_path):
+    from dcgan import export_generator
+
     run, _ = trained_run
-    nb = execute("04_evaluate.ipynb", tmp_path, runs=[str(run)], data_root=str(fmnist_root),
+    shared = export_generator(run, tmp_path / "G.safetensors")  # an exported G is scored as a run is
+    nb = execute("04_evaluate.ipynb", tmp_path, runs=[str(run), str(shared)], data_root=str(fmnist_root),
                  classifier=str(tmp_path / "cls.pt"), classifier_epochs=1, n=200)
     text = text_of(nb)
+    assert "<td>G.safetensors</td><td>24</td>" in text and (tmp_path / "G.metrics.json").is_file()
     assert "training one" in text and "test accuracy" in text
     assert "fid_fmnist_cnn" in text and "real-vs-real floor" in text
     assert (run / "metrics.json").is_file()

@@ -31,7 +31,7 @@ original, calls = t.train_step, [0]
 def train_step(*args, **kwargs):
     calls[0] += 1
     row = original(*args, **kwargs)
-    return row * float("nan") if os.environ["RANK"] == "1" and calls[0] == 4 else row
+    return type(row)(*(v * float("nan") for v in row)) if os.environ["RANK"] == "1" and calls[0] == 4 else row
 t.train_step = train_step
 from dcgan.cli import main
 sys.exit(main(sys.argv[1:]))

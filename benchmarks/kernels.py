@@ -78,8 +78,8 @@ def count(recipe: str, batch: int, image_size: int) -> tuple[int, int, int]:
     G.to(memory_format=mf)
     D.to(memory_format=mf)
     # foreach: the multi-tensor Adam that torch picks on a GPU by default (a CPU's default is per tensor)
-    opt_g = torch.optim.Adam(G.parameters(), lr=oc.lr_g or tc.lr, betas=(tc.beta1, tc.beta2), foreach=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=oc.lr_d or tc.lr, betas=(tc.beta1, tc.beta2), foreach=True)
+    opt_g = torch.optim.Adam(G.parameters(), lr=tc.rates[0], betas=(tc.beta1, tc.beta2), foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=tc.rates[1], betas=(tc.beta1, tc.beta2), foreach=True)
     ema = EMA(G, oc.ema_decay, oc.ema_rampup) if oc.ema_decay else None
     rules = StepRules(oc, mc.nz)
     real = (torch.rand(batch, 1, image_size, image_size) * 2 - 1).contiguous(memory_format=mf)

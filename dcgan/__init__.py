@@ -7,6 +7,7 @@ the submodules hold the rest.
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
 from . import viz
+from .cell import config_from_cell, describe_config
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig
 from .data import load_dataset, to_model_range
@@ -27,7 +28,8 @@ from .weights import export_generator
 
 __all__ = [
     # settings
-    "Config", "ConfigError", "DataConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig",
+    "Config", "ConfigError", "DataConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig", "config_from_cell",
+    "describe_config",
     # data and models
     "load_dataset", "to_model_range", "Generator", "Discriminator", "weights_init",
     # training and its runs

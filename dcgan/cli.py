@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields
+from .config import CONDITIONAL, DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields
 from .recipes import ON_GPU
 
 ALIASES = {"d_steps": ["--n-critic"]}
@@ -39,6 +39,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         shown = f"{recipe[name]!r}"
         if recipe[name] != classic[name]:  # say where a default comes from when the recipe changes it
             shown += f" in the {DEFAULT_RECIPE} recipe, {classic[name]!r} in classic"
+        if name in CONDITIONAL.get(DEFAULT_RECIPE, {}):
+            shown += f"; {CONDITIONAL[DEFAULT_RECIPE][name]!r} in its conditional runs"
         if name in ON_GPU.get(DEFAULT_RECIPE, {}):
             shown += f"; {ON_GPU[DEFAULT_RECIPE][name]!r} in {DEFAULT_RECIPE} on a CUDA GPU"
         help_text = f"{f.metadata['help']} (default: {shown})"
@@ -329,8 +331,8 @@ def _leave(code: int) -> int:
     """The command's exit code; under torchrun, the worker leaves at once with it.
 
     The process group is down by now (train's finally). A worker that went on to the interpreter's
-    finalisation could still free a gloo work object after gloo's threads were gone, which aborted it
-    (SIGABRT, "terminate called without an active exception", about one run in 16); and torchrun,
+    finalisation could still free a gloo work object after gloo's threads were gone, which aborts it
+    (SIGABRT, "terminate called without an active exception"); and torchrun,
     seeing the first worker end with an error, sends the others SIGTERM, which killed a worker still on
     its way out. So: no finalisation, and SIGTERM ignored for the few milliseconds it takes, so every
     worker ends with its own code (benchmarks/ddp_exits.py repeats this)."""

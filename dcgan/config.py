@@ -6,8 +6,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recipes import (CONDITIONAL, DEFAULT_RECIPE, RECIPES, RENAMED, describe_recipes, gpu_settings,  # noqa: F401
-                      resolve_recipe)
+from . import recipes
+from .compat import WRITTEN_BEFORE, upgrade_sections
+from .errors import ConfigError
+from .log import report
+from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPES, gpu_settings, resolve_recipe  # noqa: F401
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -18,10 +21,6 @@ OPTIMIZERS = ("adam", "rmsprop")
 PENALTY_CLIPS = ("own", "joint")
 CONDITIONS = ("none", "class", "attrs")
 TARGET_LOSSES = ("bce", "minimax", "lsgan", "ragan")  # losses with real/fake targets to smooth or flip
-
-
-class ConfigError(ValueError):
-    """A setting has a value that cannot work; the message says which and what to do."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -137,16 +136,20 @@ class TrainConfig:
     batch_size: int = setting(32, "images per batch", run=True)
     epochs: int = setting(5, "passes over the data (ignored when --max-steps is set)")
     max_steps: int = setting(0, "stop after this many iterations (0: use --epochs)")
-    lr: float = setting(4e-4, "Adam learning rate of D, and of G when --lr-g is 0 (r1-ema-b32, the default recipe, "
-                                "sets G's to 3x this, and keeps that ratio when --lr is given alone)")
+    # the optimiser: its rates, betas and kind
+    lr: float = setting(4e-4, "learning rate of D, and of G when --lr-g is 0; given alone, it moves G's rate too, "
+                              "keeping the recipe's ratio of G's to D's")
+    lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
+    lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
     beta1: float = setting(0.5, "Adam beta1")
     beta2: float = setting(0.999, "Adam beta2")
+    optimizer: str = setting("adam", "adam or rmsprop", choices=OPTIMIZERS)
     lr_decay: float = setting(0.25, "share of the run, at its end, over which both learning rates fall linearly to 0 "
                                     "(a run resumed with more epochs moves it to its new end); 0: off")
     seed: int = setting(999, "random seed (weights, noise, data order)", run=True)
     device: str = setting("auto", f"{', '.join(DEVICES)} or cuda:N; auto picks cuda, then mps, then cpu")
     deterministic: bool = setting(False, "torch.use_deterministic_algorithms(True): slower, bit-reproducible")
-    # NHWC convolutions: measured 1.25x faster on a 2-core CPU
+    # NHWC: the layout oneDNN and cuDNN convolutions run fastest in (docs/performance.md)
     channels_last: bool = setting(True, "NHWC memory format for the convolutions")
     snapshot_every: int = setting(500, "write a sample grid of the fixed noise every N iterations")
     checkpoint_every: int = setting(1000, "write a checkpoint every N iterations")
@@ -162,8 +165,7 @@ class TrainConfig:
     progress: bool = setting(True, "show progress bars")
     tensorboard: bool = setting(False, "also log scalars, sample grids, evaluations and hparams to RUN/tensorboard/ "
                                        "(needs: pip install tensorboard)")
-    # accelerators: each off unless measured to help (see README, Speed)
-    # fp32, bf16 autocast (losses stay fp32), or auto: bf16 where measured faster
+    # accelerators: each a toggle that costs nothing when off (docs/performance.md says when each helps)
     precision: str = setting("auto", "fp32, bf16 autocast (losses stay in fp32), or auto: on a CPU with bf16 "
                                      "instructions, whichever is faster when timed there (once per machine and "
                                      "model)", choices=("auto", "fp32", "bf16"))
@@ -201,6 +203,12 @@ class TrainConfig:
         _check(self.epochs > 0 or self.max_steps > 0,
                "nothing to train: set --epochs or --max-steps to a positive number")
         _check(self.lr > 0, f"--lr must be positive, got {self.lr!r}")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and value >= 0,
+                   f"--{name.replace('_', '-')} must be >= 0 (0: the same as --lr), got {value!r}")
+        _check(self.optimizer in OPTIMIZERS,
+               f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         _check(isinstance(self.lr_decay, (int, float)) and 0 <= self.lr_decay <= 1,
                f"--lr-decay must lie in [0, 1] (0.5: the rates fall to 0 over the last half), got {self.lr_decay!r}")
         _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1,
@@ -220,10 +228,15 @@ class TrainConfig:
         _check(isinstance(self.keep_last, int) and self.keep_last >= 0,
                f"--keep-last must be >= 0 (0 keeps every checkpoint), got {self.keep_last!r}")
 
+    @property
+    def rates(self) -> tuple[float, float]:
+        """(G's, D's) learning rates, --lr standing in for a 0."""
+        return self.lr_g or self.lr, self.lr_d or self.lr
+
 
 @dataclass
 class ObjectiveConfig:
-    """The GAN objective and the stabilisers of the seed's remedies table; all off by default."""
+    """The GAN objective and its stabilisers; the defaults are the default recipe's (`--recipe list`)."""
 
     loss: str = setting("bce", f"the objective: {', '.join(LOSSES)}; wgan and wgan-gp also set their paper's "
                               "--d-steps, optimiser and betas unless given", run=True, choices=LOSSES)
@@ -248,9 +261,6 @@ class ObjectiveConfig:
                                        "steps so far (decay h / (1 + h), h = rampup * (t + 1); 1/9 gives "
                                        "(1 + t) / (10 + t)); 0: the plain --ema-decay from the start")
     diffaug: str = setting("", f"DiffAugment policy, comma-separated subset of {','.join(AUGMENTS)}")
-    lr_d: float = setting(0.0, "D's learning rate (TTUR); 0 uses --lr")
-    lr_g: float = setting(1.2e-3, "G's learning rate (TTUR); 0 uses --lr")
-    optimizer: str = setting("adam", "adam or rmsprop", choices=OPTIMIZERS)
     grad_clip: float = setting(10.0, "clip the norms of G's and D's loss gradients to this (a penalty's: see "
                                          "--penalty-clip); 0: off")
     penalty_clip: str = setting("own", "how a penalty's gradient (R1, WGAN-GP) meets --grad-clip: own (clipped on "
@@ -261,9 +271,9 @@ class ObjectiveConfig:
     mode_seeking: float = setting(0.0, "mode-seeking term (Mao et al. 2019, MSGAN): G's loss gains w / (mean |G(z1) - "
                                        "G(z2)| / mean |z1 - z2|) over pairs of its fakes, the batch's two halves (in a "
                                        "conditional run each pair shares a condition); against collapse within a "
-                                       "class; 0: off (the default recipe: 1 in conditional runs)")
+                                       "class; 0: off")
     mismatch_weight: float = setting(0.0, "matching-aware D: weight of real images with wrong conditions, labelled "
-                                          "fake (the default recipe: 0.5 in conditional runs)")
+                                          "fake; 0: off")
 
     def __post_init__(self):
         _check(self.loss in LOSSES, f"--loss {self.loss!r} is not known; choose one of {', '.join(LOSSES)}")
@@ -273,8 +283,8 @@ class ObjectiveConfig:
                f"--r1-every must be a positive integer (1: every step, 16: StyleGAN2's lazy R1), got {self.r1_every!r}")
         _check(isinstance(self.bcr_every, int) and self.bcr_every >= 1,
                f"--bcr-every must be a positive integer (1: every step), got {self.bcr_every!r}")
-        for name in ("gp_weight", "clip_value", "r1_weight", "r2_weight", "instance_noise", "lr_d", "lr_g",
-                     "grad_clip", "mode_seeking", "bcr_weight"):
+        for name in ("gp_weight", "clip_value", "r1_weight", "r2_weight", "instance_noise", "grad_clip", "mode_seeking",
+                     "bcr_weight"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0,
                    f"--{name.replace('_', '-')} must be >= 0, got {value!r}")
@@ -293,8 +303,6 @@ class ObjectiveConfig:
                             f"subset of {', '.join(AUGMENTS)}")
         _check(self.penalty_clip in PENALTY_CLIPS,
                f"--penalty-clip must be one of {', '.join(PENALTY_CLIPS)}, got {self.penalty_clip!r}")
-        _check(self.optimizer in OPTIMIZERS,
-               f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.label_smoothing or self.label_flip:
             _check(self.loss in TARGET_LOSSES,
                    f"--label-smoothing and --label-flip change D's targets, which only "
@@ -315,14 +323,6 @@ class ObjectiveConfig:
     @property
     def augmentations(self) -> list[str]:
         return [a.strip() for a in self.diffaug.split(",") if a.strip()]
-
-
-# Settings added with a default that differs from what the code did before them: a config written
-# earlier (a checkpoint resumed, evaluated or sampled) keeps the old behaviour.
-WRITTEN_BEFORE: dict[str, dict[str, Any]] = {
-    "model": {"model_version": 1},  # G and D had no stride-1 start block at 28, 40, 56... px
-    "objective": {"penalty_clip": "joint"},  # R1's gradient was clipped with the loss's before the setting
-}
 
 
 # Presets: a recipe (recipes.py) or a loss fills in settings the user did not give (explicit ones win).
@@ -371,7 +371,7 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Config":
-        d = {k: v for k, v in d.items() if k != "provenance"}  # config.json's record of versions, not a setting
+        d = upgrade_sections({k: v for k, v in d.items() if k != "provenance"})  # provenance: versions, not settings
         unknown = set(d) - set(SECTIONS)
         _check(not unknown, f"unknown config sections {sorted(unknown)}; "
                             f"valid ones are {', '.join(SECTIONS)}")
@@ -385,10 +385,9 @@ class Config:
 
         `recipe` and the chosen loss's preset fill in what `kwargs` leaves out.
         """
-        from .runtime import report
-
-        preset, conditional = resolve_recipe(recipe, report)
-        preset.update(gpu_settings(RENAMED.get(recipe, recipe), str(kwargs.get("device", "auto"))))
+        name, changes, conditional = resolve_recipe(recipe, report)
+        preset = {**flat_defaults(), **changes}  # the default recipe is the settings' own defaults
+        preset.update(gpu_settings(name, str(kwargs.get("device", "auto"))))
         if kwargs.get("condition", "none") != "none":  # what the recipe adds for a conditional G and D
             preset.update(conditional)
         preset.update(LOSS_PRESETS.get(kwargs.get("loss", preset.get("loss")), {}))
@@ -402,12 +401,11 @@ class Config:
             _check(key in owners, f"unknown setting {key!r}; valid settings are "
                                   f"{', '.join(sorted(owners))}")
             sections[owners[key]][key] = value
-        for name, old in WRITTEN_BEFORE.items():  # a new config takes today's defaults, not an old writer's
-            fields = {f.name: f for f in dataclasses.fields(SECTIONS[name])}
-            for key in old:
-                sections[name].setdefault(key, fields[key].default)
-        return cls.from_dict(sections)
+        return cls.from_dict(sections)  # every setting given: none falls back to an old writer's (compat.py)
 
+
+# settings that say where or how a run is watched, not what it is: never a difference between runs
+WATCHING = frozenset({"out", "data_root", "progress", "device", "download", "classifier", "log_every"})
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "objective": ObjectiveConfig}
 
@@ -415,6 +413,16 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "obj
 def flat_fields() -> dict[str, dataclasses.Field]:
     """Every setting by name, across the sections (names are unique)."""
     return {f.name: f for c in SECTIONS.values() for f in dataclasses.fields(c)}
+
+
+def flat_defaults() -> dict[str, Any]:
+    """Every setting's default by name: the default recipe."""
+    return {name: f.default for name, f in flat_fields().items()}
+
+
+def describe_recipes() -> str:
+    """`dcgan train --recipe list`: every recipe and the flags that make it from the defaults."""
+    return recipes.describe_recipes(flat_defaults())
 
 
 def run_defining() -> dict[str, tuple[str, ...]]:

@@ -13,7 +13,7 @@ from .cache import (CACHE_VERSION, ArrayWriter, cache_path, old_cache, open_mapp
 from .config import DataConfig
 from .decode import decode_files, decode_image, resize_arrays  # noqa: F401  (decode_image: the public name)
 from .diskio import writing
-from .runtime import report
+from .log import report
 from .sources import load_raw
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .runtime import report
+from .log import report
 from .sources import RawDataset
 
 # rows (k, C, S, S) uint8 go to a sink as they are ready: a list in memory, or the cache file on disk

@@ -14,7 +14,8 @@ from torch import nn
 from .checkpoint import atomic_torch_save
 from .config import DataConfig
 from .data import load_dataset, to_model_range
-from .runtime import private_rng, report
+from .log import report
+from .runtime import private_rng
 
 # The pytorch-fid / torch-fidelity Inception weights; torch-fidelity caches them under torch hub.
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -71,10 +71,11 @@ class PendingStats:
     def __init__(self):
         self.rows: list = []  # device tensors, one per iteration (the columns after iteration, epoch)
         self.epochs: list[int] = []
-        self.last: list[float] | None = None  # the newest flushed row, for the progress bar
+        self.last: dict[str, float] | None = None  # the newest flushed statistics by name, for the progress bar
 
-    def append(self, row, epoch: int) -> None:
-        self.rows.append(row)
+    def append(self, stats, epoch: int) -> None:
+        """An iteration's StepStats (steps.py), kept on the device as one stacked tensor."""
+        self.rows.append(torch.stack(tuple(stats)))
         self.epochs.append(epoch)
 
     def flush(self, history: History, step: int, guard, models) -> str | None:
@@ -89,5 +90,5 @@ class PendingStats:
                 history[key].append(value)
         self.rows.clear()
         self.epochs.clear()
-        self.last = rows[-1]
+        self.last = dict(zip(COLUMNS[2:], rows[-1]))
         return verdict

@@ -25,6 +25,13 @@ class TqdmHandler(logging.Handler):
             self.handleError(record)
 
 
+def report(message: str) -> None:
+    """A line meant for the person running this (a skip count, an upscale, a run set aside, a run's end):
+    an INFO message of the `dcgan` logger. Not a Python warning, which shows its source line and which
+    PYTHONWARNINGS=ignore (common in notebooks) would hide."""
+    logger().info(message)
+
+
 def logger() -> logging.Logger:
     """The `dcgan` logger, given its default handler the first time, unless someone gave it one before."""
     log = logging.getLogger(LOGGER)

@@ -146,7 +146,7 @@ OBJECTIVES = {
 
 def matching_aware_d_loss(objective: Objective, real_logits: Tensor, fake_logits: Tensor,
                           wrong_logits: Tensor, weight: float, real_target=1.0, fake_target=0.0) -> Tensor:
-    """The anime seed's (Reed et al. 2016's) D loss for conditional models: real images with their
+    """The matching-aware D loss (Reed et al. 2016) for conditional models: real images with their
     own conditions are real; fakes, and real images paired with wrong conditions, are fake:
     d_real(D(x, y)) + d_fake(D(G(z, y), y)) + weight * d_fake(D(x, y_wrong))."""
     return (objective.d_loss(real_logits, fake_logits, real_target, fake_target)

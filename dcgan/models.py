@@ -235,7 +235,7 @@ class Discriminator(nn.Module):
             # Miyato & Koyama 2018: logit += <embed(y), sum of the 4x4 features>
             self.embed = nn.Linear(n_cond, width, bias=False)
         elif self.condition_mode == "concat":
-            # the anime seed's label map: the condition painted as an S x S input channel
+            # a label map: the condition painted as an S x S input channel beside the image
             self.label_map = nn.Linear(n_cond, image_size * image_size, bias=False)
         if spectral_norm:
             for m in self.modules():

@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-# bf16 was 1.46x faster than fp32 on a 2-core AMD EPYC (native bf16) and 0.75x on an Intel Xeon with
-# AVX512-BF16 but no AMX: the answer depends on the machine, so it is measured there, not assumed.
+# Whether bf16 beats fp32 depends on the machine (faster on some CPUs, slower on others: docs/performance.md),
+# so it is measured where the run trains, not assumed.
 
 
 def cache_file() -> Path:

@@ -13,8 +13,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from .config import Config, ConfigError
-from .runs import _NOT_DIFFERENCES
+from .config import WATCHING, Config, ConfigError
 
 # the run's length: changed, it is a new run unless extend=True and the run is otherwise the same
 _LENGTH = ("epochs", "max_steps")
@@ -130,7 +129,7 @@ def _flat(sections: dict) -> dict:
 
 def _differences(old: dict, new: dict, ignore=()) -> list[tuple[str, object, object]]:
     """(setting, old, new) for each setting that makes the two runs different runs."""
-    skip = _NOT_DIFFERENCES | {"checkpoint_every", "keep_last", "ddp_timeout"} | set(ignore)
+    skip = WATCHING | {"checkpoint_every", "keep_last", "ddp_timeout"} | set(ignore)
     return [(k, old.get(k), new[k]) for k in new if k not in skip and old.get(k) != new[k]]
 
 

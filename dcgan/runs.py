@@ -91,8 +91,6 @@ def nearest_images(queries: torch.Tensor, images: torch.Tensor, k: int = 4, chun
     return best_d, best_i
 
 
-# settings that say where or how a run was watched, not what it is: never listed as a difference
-_NOT_DIFFERENCES = {"out", "data_root", "progress", "device", "download", "classifier", "log_every"}
 
 
 def summarise_runs(root: str | Path = "outputs") -> list[dict]:
@@ -119,7 +117,9 @@ def summarise_runs(root: str | Path = "outputs") -> list[dict]:
                      "best_fid": min(e[key] for e in evals) if key else None, "features": key[4:] if key else "",
                      "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(newest))})
         flats.append({k: v for name, section in config.items() if name != "provenance" for k, v in section.items()})
-    differing = sorted(k for k in set().union(*flats) - _NOT_DIFFERENCES
+    from .config import WATCHING
+
+    differing = sorted(k for k in set().union(*flats) - WATCHING
                        if len({json.dumps(f.get(k)) for f in flats}) > 1) if len(flats) > 1 else []
     for row, flat in zip(rows, flats):
         row["settings"] = " ".join(f"{k}={flat.get(k)}" for k in differing)

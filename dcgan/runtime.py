@@ -16,15 +16,6 @@ import torch
 from .config import Config, ConfigError
 
 
-def report(message: str) -> None:
-    """A line meant for the person running this (a skip count, an upscale, a run set aside, a run's end):
-    an INFO message of the `dcgan` logger (dcgan/log.py), shown on stderr by default. Not a Python
-    warning, which shows its source line and which PYTHONWARNINGS=ignore (common in notebooks) would hide."""
-    from .log import logger
-
-    logger().info(message)
-
-
 def resolve_device(name: str | torch.device) -> torch.device:
     """A device from a setting: auto (cuda, then mps, then cpu, as the CLI's --device auto), cpu,
     cuda, cuda:N, mps, or a torch.device as it is."""
@@ -125,7 +116,7 @@ def torch_older_than(major: int, minor: int) -> bool:
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
-    if cfg.objective.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
+    if cfg.train.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
         return torch.optim.RMSprop(model.parameters(), lr=lr)
     if cfg.train.fused_adam and next(model.parameters()).device.type == "cpu" and torch_older_than(2, 4):
         raise ConfigError(f"--fused-adam on a CPU needs torch 2.4 or newer (this is {torch.__version__}); "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -139,9 +139,9 @@ def consistency_loss(logits: Tensor, transformed_logits: Tensor) -> Tensor:
 def _add_penalty_gradient(D: nn.Module, penalty: Tensor, max_norm: float) -> None:
     """Add the penalty's gradient to D's, clipped on its own to max_norm (N x --grad-clip for a lazy
     R1 step, which stands for N steps; 0: unclipped). Clipped with the loss's, a lazy R1 step of a
-    sharpening D is cut to --grad-clip and R1 stops holding D: a 20-epoch run stopped improving after
-    epoch 5 (docs/long-runs.md); unclipped, the first R1 steps of an untrained conditional D
-    (penalties in the hundreds) swamped Adam's second moment."""
+    sharpening D is cut to --grad-clip and R1 stops holding D, so long runs stall (docs/long-runs.md);
+    unclipped, the first R1 penalties of an untrained conditional D are large enough to swamp Adam's
+    second moment."""
     params = [p for p in D.parameters() if p.requires_grad]
     grads = mean_over_ranks(torch.autograd.grad(penalty, params, allow_unused=True))  # DDP's hooks miss it
     if max_norm > 0:
@@ -157,7 +157,7 @@ def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DS
            noise_level: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
     """(2) Update G: maximise log D(G(z)), judged by the D just updated, on the fakes of D's last
     step. D is frozen for this pass: gradients still flow through it to G, but the weight
-    gradients of D's layers (thrown away by the tutorial) are never computed.
+    gradients of D's layers, which G's step would throw away, are never computed.
 
     Returns G's loss, D's logits on the fakes after its update (b,), and G's gradient norm."""
     opt_g.zero_grad(set_to_none=True)
@@ -184,15 +184,29 @@ def g_step(nets: Nets, opt_g: torch.optim.Optimizer, rules: StepRules, d_out: DS
     return loss_g, fake_logits, grad_norm
 
 
-# the statistics train_step returns, in order (history.COLUMNS after iteration and epoch)
-STAT_NAMES = ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2", "w_estimate", "penalty", "grad_norm_d", "grad_norm_g")
+class StepStats(NamedTuple):
+    """One iteration's statistics (history.csv's columns after iteration and epoch), each a 0-d float tensor
+    on the device: nothing is read back to the host until a flush stacks them."""
+
+    loss_d: Tensor
+    loss_g: Tensor
+    d_x: Tensor  # mean D(x) on the last real batch
+    d_g_z1: Tensor  # mean D(G(z)) before D's step
+    d_g_z2: Tensor  # mean D(G(z)) after it: what G's step saw
+    w_estimate: Tensor  # mean real logit minus mean fake logit (the critic's Wasserstein estimate)
+    penalty: Tensor  # the gradient penalty of D's last step (R1 or WGAN-GP), 0 when none
+    grad_norm_d: Tensor
+    grad_norm_g: Tensor
+
+
+STAT_NAMES = StepStats._fields
 
 
 def train_step(nets: Nets, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, rules: StepRules,
                next_batch: Callable[[], tuple[Tensor, Tensor | None]], *, d_steps: int = 1,
-               noise_level: float = 0.0, ema: EMA | None = None, step: int = 0) -> Tensor:
+               noise_level: float = 0.0, ema: EMA | None = None, step: int = 0) -> StepStats:
     """One iteration: D `d_steps` times on fresh real batches from `next_batch()`, then G once and
-    the EMA. Returns the iteration's statistics (STAT_NAMES) as one device tensor: no host sync."""
+    the EMA. Returns the iteration's statistics, still on the device: no host sync."""
     for k in range(d_steps):
         real, cond = next_batch()
         # only the last D step's fakes keep G's graph: G's step reuses them
@@ -204,9 +218,9 @@ def train_step(nets: Nets, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Opti
     with torch.no_grad():
         real_logits, fake_logits = d_out.real_logits.float(), d_out.fake_logits.float()
         device = real_logits.device
-        return torch.stack([
-            d_out.loss_d.detach().float(), loss_g.detach().float(),
-            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
-            torch.sigmoid(fake_logits_after.float()).mean(),
-            real_logits.mean() - fake_logits.mean(), d_out.penalty.detach().float(),
-            d_out.grad_norm.float().to(device), grad_norm_g.float().to(device)])
+        return StepStats(
+            loss_d=d_out.loss_d.detach().float(), loss_g=loss_g.detach().float(),
+            d_x=torch.sigmoid(real_logits).mean(), d_g_z1=torch.sigmoid(fake_logits).mean(),
+            d_g_z2=torch.sigmoid(fake_logits_after.float()).mean(),
+            w_estimate=real_logits.mean() - fake_logits.mean(), penalty=d_out.penalty.detach().float(),
+            grad_norm_d=d_out.grad_norm.float().to(device), grad_norm_g=grad_norm_g.float().to(device))

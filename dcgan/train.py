@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -23,7 +25,8 @@ from .history import COLUMNS, History, PendingStats, history_until
 from .models import build_models
 from .precision import choose_precision, step_timer
 from .provenance import provenance
-from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place_images, report, resolve_device,
+from .log import report
+from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place_images, resolve_device,
                       seed_everything, stop_requests, unwrap)
 from .stabilisers import EMA, noise_std
 from .state import TrainState
@@ -95,10 +98,12 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     from tqdm.auto import tqdm
 
     tc, oc = cfg.train, cfg.objective
+    # ---- set-up: the seed, and a batch every rank can share ----
     seed_everything(tc.seed)
     if tc.batch_size % ddp.world:
         raise ValueError(f"--batch-size {tc.batch_size} does not split evenly over {ddp.world} processes; "
                          f"use a multiple of {ddp.world}")
+    # ---- data: decoded once into the cache, placed where the batches are drawn ----
     with main_first(ddp, device):  # one rank decodes; the others read its cache
         data: ImageDataset = load_dataset(cfg.data, progress=tc.progress and ddp.is_main)
     steps_per_epoch = len(data) // tc.batch_size  # batches per pass over the data
@@ -112,6 +117,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     if conds is not None:
         conds = conds.to(images.device)
 
+    # ---- models: G, D, optimisers and accelerators, or a checkpoint's; precision; the run folder ----
     state, nets = _build(cfg, data, conds, cond_names, device, ddp)
     if saved is not None:
         state.load_state_dict(saved)
@@ -130,17 +136,17 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
         nets_bytes = checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else []))
         writer.start({**cfg.to_dict(), "provenance": provenance(device)}, nets_bytes, planned=total_steps)
 
-    # Recovery lives outside the loop: on divergence, stop, or go back to the last good checkpoint
-    # with the learning rates at 1/2, 1/4, 1/8 of the configured ones.
+    # ---- the loop, with recovery around it: on divergence, stop, or go back to the last good checkpoint
+    # with the learning rates at 1/2, 1/4, 1/8 of the configured ones ----
     with stop_requests() as stop:
+        run = _Run(cfg, state, nets, rules, device, ddp, writer, bar, stop, evaluate, total_steps, steps_per_epoch)
         for rollback in range(MAX_ROLLBACKS + 1):
             try:
                 # each attempt draws batches from where its state stands (a rollback goes back)
                 with RealBatches(images, conds, tc.batch_size, seed=tc.seed, start=state.batches_done,
                                  device=device, memory_format=_memory_format(cfg), rank=ddp.rank,
                                  world=ddp.world) as next_batch:
-                    _loop(cfg, state, nets, rules, next_batch, device, ddp, writer, bar, stop, evaluate,
-                          total_steps, steps_per_epoch)
+                    _loop(run, next_batch)
                 break
             except Diverged as e:
                 last_good = writer.ckpt_dir / "last.pt"
@@ -161,6 +167,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
                 bar.n = state.step
                 writer.log(f"diverged at {e}\nrolled back to iteration {state.step} with learning rates "
                            f"halved (rollback {rollback + 1} of {MAX_ROLLBACKS})")
+    # ---- finish: the ranks compare weights; rank 0 writes the last pictures, status and summary ----
     bar.close()
     if ddp.enabled:
         same = replicas_agree([nets.G, nets.D], ddp)
@@ -173,9 +180,29 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     return state.history
 
 
-def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_batch: RealBatches, device,
-          ddp: Distributed, writer: RunWriter, bar, stop, evaluate, total_steps: int, steps_per_epoch: int) -> None:
+@dataclass
+class _Run:
+    """What the loop works with, set up once by _train."""
+
+    cfg: Config
+    state: TrainState
+    nets: Nets
+    rules: StepRules
+    device: torch.device
+    ddp: Distributed
+    writer: RunWriter
+    bar: Any  # tqdm
+    stop: threading.Event  # set by SIGINT/SIGTERM (stop_requests)
+    evaluate: Callable[[], dict] | None  # FID during training, on the writing rank only
+    total_steps: int
+    steps_per_epoch: int
+
+
+def _loop(run: _Run, next_batch: RealBatches) -> None:
     """Steps until the run's end or a stop request; raises Diverged (on every rank together)."""
+    cfg, state, nets, rules, device, ddp = run.cfg, run.state, run.nets, run.rules, run.device, run.ddp
+    writer, bar, stop, evaluate = run.writer, run.bar, run.stop, run.evaluate
+    total_steps, steps_per_epoch = run.total_steps, run.steps_per_epoch
     tc, oc = cfg.train, cfg.objective
     pending = PendingStats()
     guard = DivergenceGuard(tc.divergence_patience, watch_d_wins=oc.loss in ("bce", "minimax"))
@@ -186,10 +213,10 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
             _set_rates(state, cfg, state.lr_scale, decay=min(1.0, (total_steps - state.step)
                                                               / (tc.lr_decay * total_steps)))
         # ---- one iteration: D d_steps times, then G (dcgan/steps.py) ----
-        row = train_step(nets, state.opt_d, state.opt_g, rules, next_batch, d_steps=oc.d_steps, ema=state.ema,
-                         noise_level=noise_std(oc.instance_noise, state.step, total_steps), step=state.step)
+        stats = train_step(nets, state.opt_d, state.opt_g, rules, next_batch, d_steps=oc.d_steps, ema=state.ema,
+                           noise_level=noise_std(oc.instance_noise, state.step, total_steps), step=state.step)
         state.batches_done += oc.d_steps
-        pending.append(row, (state.batches_done - 1) // steps_per_epoch)
+        pending.append(stats, (state.batches_done - 1) // steps_per_epoch)
         state.step += 1
         bar.update(1)
 
@@ -213,8 +240,9 @@ def _loop(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, next_bat
 
         writer.logged(state.history)
         if pending.last is not None:
-            loss_d, loss_g, d_x, d_g_z = pending.last[:4]
-            bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", d_x=f"{d_x:.2f}", d_g_z=f"{d_g_z:.2f}")
+            last = pending.last
+            bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}", d_x=f"{last['d_x']:.2f}",
+                            d_g_z=f"{last['d_g_z1']:.2f}")
         with main_first(ddp, device):  # rank 0 writes; a failed write ends every rank together
             if snapshot:
                 writer.snapshot(step, state.sample_fixed, state.history)
@@ -245,8 +273,7 @@ def _with_history(saved: dict, history: dict | None, where) -> None:
 def _set_rates(state: TrainState, cfg: Config, scale: float, decay: float | None = None) -> None:
     """Both learning rates: the configured ones times `scale` (rollbacks), times `decay` (--lr-decay)."""
     state.lr_scale = scale
-    rates = (cfg.objective.lr_g or cfg.train.lr, cfg.objective.lr_d or cfg.train.lr)
-    for opt, rate in zip((state.opt_g, state.opt_d), rates):
+    for opt, rate in zip((state.opt_g, state.opt_d), cfg.train.rates):
         for group in opt.param_groups:
             if decay is not None or "initial_lr" in group:  # the rate --lr-decay decays from
                 group["initial_lr"] = rate * scale
@@ -279,7 +306,7 @@ def _precision(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, dat
     shape = (f"{S}px {data.channels}ch nz {cfg.model.nz} ngf {cfg.model.ngf} ndf {cfg.model.ndf} batch {b} "
              f"{cfg.objective.loss} d_steps {cfg.objective.d_steps} channels_last {cfg.train.channels_last}")
     return choose_precision(cfg.train.precision, device, shape=shape, time_step=timer,
-                            say=print if ddp.is_main else lambda _: None)
+                            say=report if ddp.is_main else lambda _: None)
 
 
 def _memory_format(cfg: Config):
@@ -296,8 +323,9 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
                         model_version=mc.model_version, g_upsample=mc.g_upsample)
     G.to(device, memory_format=_memory_format(cfg))
     D.to(device, memory_format=_memory_format(cfg))
-    opt_g = make_optimizer(G, oc.lr_g or tc.lr, cfg)
-    opt_d = make_optimizer(D, oc.lr_d or tc.lr, cfg)
+    rate_g, rate_d = tc.rates
+    opt_g = make_optimizer(G, rate_g, cfg)
+    opt_d = make_optimizer(D, rate_d, cfg)
     nets = Nets.plain(G, D)
     if tc.compile:
         mode = "reduce-overhead" if tc.cuda_graphs else None

@@ -16,7 +16,7 @@ from .config import ConfigError
 from .diskio import failure, replacing, writing
 from .guard import check_output_folder, set_aside_previous_run
 from .history import History, write_evals_csv, write_history_csv
-from .runtime import report
+from .log import report
 from . import viz
 
 

@@ -19,8 +19,8 @@ playwright = pytest.importorskip("playwright.sync_api", reason="pip install play
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; "
                                                          ".ci/run installs it)")
 
-TINY = {"nz": 16, "ngf": 8, "ndf": 8, "batch_size": 32, "epochs": 0, "max_steps": 24, "snapshot_every": 8,
-        "checkpoint_every": 8}
+TINY = {"batch_size": 32, "snapshot_every": 8,
+        "overrides": {"nz": 16, "ngf": 8, "ndf": 8, "max-steps": 24, "checkpoint-every": 8}}
 
 
 def _free_port() -> int:

@@ -250,7 +250,7 @@ def test_presets_and_validation():
     assert (gp.objective.d_steps, gp.train.beta1, gp.train.beta2, gp.d_norm) == (5, 0.5, 0.9, "layer")
     assert Config.from_flat(loss="wgan-gp", d_steps=3).objective.d_steps == 3  # explicit wins
     w = Config.from_flat(loss="wgan")
-    assert (w.objective.optimizer, w.train.lr, w.objective.d_steps) == ("rmsprop", 5e-5, 5)
+    assert (w.train.optimizer, w.train.lr, w.objective.d_steps) == ("rmsprop", 5e-5, 5)
     classic = Config.from_flat(recipe="classic")
     assert classic.objective.grad_clip == 0.0 and classic.train.lr == 2e-4
     with pytest.raises(ConfigError, match="BatchNorm"):
@@ -268,15 +268,17 @@ def test_presets_and_validation():
 
 
 def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys):
-    from dcgan.config import CONDITIONAL, DEFAULT_RECIPE, RECIPES
+    from dcgan.config import DEFAULT_RECIPE, RECIPES, flat_defaults
 
     default = Config.from_flat()
-    for key, value in RECIPES[DEFAULT_RECIPE].items():
-        section = next(s for s in ("model", "objective", "train") if hasattr(getattr(default, s), key))
-        assert getattr(getattr(default, section), key) == value, key
+    # the default recipe is the settings' own defaults; every other recipe lists only what it changes
+    assert RECIPES[DEFAULT_RECIPE] == {} and Config.from_flat() == Config()
+    defaults = flat_defaults()
+    for name, changes in RECIPES.items():
+        assert all(defaults[k] != v for k, v in changes.items()), name
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
-    assert default.objective.lr_g == 1.2e-3 and default.objective.lr_d == 0.0  # G at 3x D's rate
+    assert default.train.lr_g == 1.2e-3 and default.train.lr_d == 0.0  # G at 3x D's rate
     assert default.objective.ema_decay == 0.999 and default.objective.label_smoothing == 0.1
     assert (default.objective.r1_weight, default.objective.r1_every) == (0.1, 16)  # lazy R1
     assert DEFAULT_RECIPE == "r1-ema-b32" and default.train.batch_size == 32
@@ -301,23 +303,23 @@ def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys):
     assert (default.objective.penalty_clip, conditional.penalty_clip) == ("own", "joint")
     assert Config.from_flat(condition="class", penalty_clip="own").objective.penalty_clip == "own"
     assert Config.from_flat(recipe="fast-g-ema-r1", condition="class").objective.penalty_clip == "joint"
-    assert all(set(c) == set(CONDITIONAL[DEFAULT_RECIPE]) for c in CONDITIONAL.values()) and set(CONDITIONAL) == set(RECIPES)
-    # every recipe names every setting any recipe changes, so switching recipe leaves nothing behind
-    keys = {k for r in RECIPES.values() for k in r}
-    assert all(set(r) == keys for r in RECIPES.values())
-    classic = Config.from_flat(recipe="classic").objective
-    assert (classic.ema_decay, classic.label_smoothing, classic.lr_g, classic.r1_weight) == (0.0, 0.0, 0.0, 0.0)
+    classic = Config.from_flat(recipe="classic")
+    assert (classic.objective.ema_decay, classic.objective.label_smoothing, classic.train.lr_g,
+            classic.objective.r1_weight) == (0.0, 0.0, 0.0, 0.0)
+    # a conditional run of a recipe without conditional additions keeps the defaults' (off)
+    assert (Config.from_flat(recipe="classic", condition="class").objective.mismatch_weight,
+            Config.from_flat(recipe="sngan", condition="class").objective.penalty_clip) == (0.0, "own")
     assert Config.from_flat() == Config()  # the dataclass defaults are the default recipe's
     assert Config.from_flat(grad_clip=0.0).objective.grad_clip == 0.0  # explicit wins over the recipe
     # the papers' WGAN settings win over the recipe's clipping
     assert Config.from_flat(loss="wgan-gp").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan").objective.grad_clip == 0.0
     assert Config.from_flat(loss="wgan-gp").train.lr == 2e-4  # the recipe's lr was measured for bce only
-    assert Config.from_flat(loss="wgan-gp").objective.lr_g == 0.0 and Config.from_flat(loss="wgan").objective.lr_g == 0.0
-    assert Config.from_flat(recipe="classic").objective.lr_g == 0.0
+    assert Config.from_flat(loss="wgan-gp").train.lr_g == 0.0 and Config.from_flat(loss="wgan").train.lr_g == 0.0
+    assert Config.from_flat(recipe="classic").train.lr_g == 0.0
     # a given --lr moves G's rate with D's, keeping the recipe's ratio; an explicit --lr-g wins
-    assert Config.from_flat(lr=1e-4).train.lr == 1e-4 and Config.from_flat(lr=1e-4).objective.lr_g == pytest.approx(3e-4)
-    assert Config.from_flat(lr=1e-4, lr_g=5e-4).objective.lr_g == 5e-4
+    assert Config.from_flat(lr=1e-4).train.lr == 1e-4 and Config.from_flat(lr=1e-4).train.lr_g == pytest.approx(3e-4)
+    assert Config.from_flat(lr=1e-4, lr_g=5e-4).train.lr_g == 5e-4
     # the losses without targets turn the recipe's smoothing off; asked for explicitly, it is an error
     for loss in ("hinge", "wgan", "wgan-gp"):
         assert Config.from_flat(loss=loss).objective.label_smoothing == 0.0
@@ -357,7 +359,7 @@ def test_cli_flags_round_trip(fmnist_root, tmp_path):
     saved = Config.from_dict(load_checkpoint(out)["config"])
     assert (saved.objective.loss, saved.objective.d_steps, saved.model.spectral_norm,
             saved.model.minibatch_std, saved.objective.ema_decay, saved.objective.diffaug,
-            saved.objective.lr_d, saved.objective.r1_weight, saved.objective.grad_clip,
+            saved.train.lr_d, saved.objective.r1_weight, saved.objective.grad_clip,
             saved.objective.instance_noise) == ("hinge", 2, True, True, 0.99, "translation", 4e-4, 0.5,
                                                 5.0, 0.05)
     parsed = build_parser().parse_args(["train", "--n-critic", "5"])
@@ -377,7 +379,7 @@ def test_old_recipe_names_train_as_before_with_a_note(capsys):
     fast_g = Config.from_flat(recipe="fast-g")
     note = capsys.readouterr().err
     assert "no longer a preset" in note and "'clip-g8-d4'" in note and note.count("\n") == 1  # one line
-    assert (fast_g.train.lr, fast_g.objective.lr_g, fast_g.objective.grad_clip, fast_g.objective.ema_decay) == (
+    assert (fast_g.train.lr, fast_g.train.lr_g, fast_g.objective.grad_clip, fast_g.objective.ema_decay) == (
         4e-4, 8e-4, 10.0, 0.0)
     for name, settings in RETIRED.items():
         cfg = Config.from_flat(recipe=name, condition="class").to_dict()
@@ -395,13 +397,13 @@ def test_the_published_presets_are_their_papers_settings():
     assert (gp.objective.loss, gp.objective.d_steps, gp.objective.gp_weight, gp.d_norm) == ("wgan-gp", 5, 10.0, "layer")
     assert (gp.train.beta1, gp.train.beta2, gp.objective.grad_clip) == (0.5, 0.9, 0.0)
     w = Config.from_flat(recipe="wgan")
-    assert (w.objective.loss, w.objective.optimizer, w.train.lr, w.objective.clip_value) == ("wgan", "rmsprop", 5e-5, 0.01)
+    assert (w.objective.loss, w.train.optimizer, w.train.lr, w.objective.clip_value) == ("wgan", "rmsprop", 5e-5, 0.01)
     ls = Config.from_flat(recipe="lsgan")
     assert (ls.objective.loss, ls.objective.grad_clip, ls.train.lr) == ("lsgan", 0.0, 2e-4)
 
 
 def test_recipe_list_fits_on_one_screen():
-    from dcgan.recipes import RECIPES, describe_recipes
+    from dcgan.config import RECIPES, describe_recipes
 
     text = describe_recipes()
     lines = text.splitlines()

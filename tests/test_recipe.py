@@ -63,7 +63,7 @@ def test_lr_decay_falls_linearly_to_the_end(fmnist_root, tmp_path):
     cfg = tiny_config(fmnist_root, tmp_path / "full", lr_decay=0.5, max_steps=20, checkpoint_every=10)
     train(cfg)
     state = load_checkpoint(tmp_path / "full")
-    for opt, rate in (("opt_g", cfg.objective.lr_g or cfg.train.lr), ("opt_d", cfg.objective.lr_d or cfg.train.lr)):
+    for opt, rate in (("opt_g", cfg.train.lr_g or cfg.train.lr), ("opt_d", cfg.train.lr_d or cfg.train.lr)):
         group = state[opt]["param_groups"][0]
         assert group["initial_lr"] == rate
         assert group["lr"] == rate * 1 / 10  # the last step: (20 - 19) / (0.5 * 20)

@@ -125,7 +125,7 @@ def test_divergence_rolls_back_with_a_lower_learning_rate(fmnist_root, tmp_path,
     history = train(config)
     assert history["iteration"] == list(range(1, 13)) and all(np.isfinite(history["loss_g"]))
     state = load_checkpoint(out)
-    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(config.objective.lr_g / 2)  # the recipe's, halved
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(config.train.lr_g / 2)  # the recipe's, halved
     assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(config.train.lr / 2)
     printed = capsys.readouterr()
     assert "rolled back to iteration 5 with learning rates halved" in printed.out + printed.err

@@ -125,5 +125,7 @@ def test_g_upsample_trains_samples_and_is_checked(fmnist_root, tmp_path, capsys)
     G = load_generator(tmp_path / "run")
     assert G.upsample == "nearest" and G(torch.randn(2, 16)).shape == (2, 1, 32, 32)
     assert main(["sample", str(tmp_path / "run"), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
-    assert main(["train", "--g-upsample", "bilinear", "--out", str(tmp_path / "bad")]) == 2
-    assert "--g-upsample must be transposed or nearest" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse names the setting and its choices
+        main(["train", "--g-upsample", "bilinear", "--out", str(tmp_path / "bad")])
+    assert refused.value.code == 2 and not (tmp_path / "bad").exists()
+    assert "argument --g-upsample: invalid choice: 'bilinear'" in capsys.readouterr().err

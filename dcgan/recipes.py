@@ -90,11 +90,10 @@ def describe_recipes(defaults: dict[str, Any]) -> str:
     """Every recipe in a few lines: its source, and the flags that make it from the default (`defaults`:
     every setting's default, by name)."""
     lines = []
-    changed = {k for changes in RECIPES.values() for k in changes}  # the default's values of what recipes change
     for name, changes in RECIPES.items():
         lines.append(f"{name}{' (the default)' if name == DEFAULT_RECIPE else ''}: {SOURCES[name]}")
-        if name == DEFAULT_RECIPE:
-            lines.append(f"    {_flags({k: v for k, v in defaults.items() if k in changed}, {})}")
+        if name == DEFAULT_RECIPE:  # its values where it departs from the paper's
+            lines.append(f"    {_flags({k: v for k, v in defaults.items() if k in CLASSIC}, {})}")
         elif changes:
             lines.append(f"    {_flags(changes, defaults)}")
         settings = {**defaults, **changes}

@@ -241,7 +241,7 @@ def test_every_setting_trains_checkpoints_and_resumes_exactly(name, fmnist_root,
     # the checkpoint remembers the choice
     cfg = Config.from_dict(a["config"])
     for key, value in VARIANTS[name].items():
-        section = next(s for s in ("model", "objective") if hasattr(getattr(cfg, s), key))
+        section = next(s for s in ("model", "objective", "train") if hasattr(getattr(cfg, s), key))
         assert getattr(getattr(cfg, section), key) == value
 
 

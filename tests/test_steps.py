@@ -128,7 +128,8 @@ def test_train_step_returns_one_row_of_statistics(parts):
     row = train_step(nets, opt_d, opt_g, rules, lambda: (real, None), d_steps=2)
     assert row._fields == STAT_NAMES == COLUMNS[2:]  # named, in history.csv's order
     assert all(v.dim() == 0 and torch.isfinite(v) for v in row)
-    loss_d, loss_g, d_x, d_g_z1, d_g_z2 = row[:5].tolist()
+    loss_d, loss_g, d_x, d_g_z1, d_g_z2 = (row.loss_d.item(), row.loss_g.item(), row.d_x.item(), row.d_g_z1.item(),
+                                           row.d_g_z2.item())
     assert 0 < d_x < 1 and 0 < d_g_z1 < 1 and 0 < d_g_z2 < 1 and loss_d > 0 and loss_g > 0
 
 

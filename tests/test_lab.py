@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,18 +41,9 @@ def _notebook_with(parameters: dict, target: Path) -> None:
     target.write_text(json.dumps(nb))
 
 
-@pytest.fixture()
-def lab(tmp_path, fmnist_root):
-    """A JupyterLab server on 127.0.0.1 with a token, serving a copy of 02_train; stopped by its pid."""
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    real_run = os.environ.get("DCGAN_LAB_REAL_RUN")  # the README's picture: a finished `make train` run, shown
-    if real_run:  # with the notebook's own defaults (it resumes the finished run, so nothing trains)
-        shutil.copytree(real_run, tmp_path / "run")
-        _notebook_with({"data_root": str(REPO / "data"), "out_dir": str(tmp_path / "run")}, folder / "02_train.ipynb")
-    else:
-        _notebook_with({**TINY, "data_root": str(fmnist_root), "out_dir": str(tmp_path / "run")},
-                       folder / "02_train.ipynb")
+@contextmanager
+def _jupyterlab(folder: Path, tmp_path: Path):
+    """A JupyterLab server on 127.0.0.1 with a token, serving `folder`; stopped by its pid."""
     settings = tmp_path / "settings"
     settings.mkdir()
     overrides = json.loads((REPO / "jupyter" / "overrides.json").read_text())  # what `make lab` installs
@@ -78,13 +70,66 @@ def lab(tmp_path, fmnist_root):
             assert server.poll() is None, (tmp_path / "lab.log").read_text()[-3000:]
             assert time.time() < deadline, "JupyterLab did not start in 90 s"
             time.sleep(0.5)
-    yield url, token, tmp_path
-    server.terminate()  # the server this test started, by its own pid
     try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+        yield url, token
+    finally:
+        server.terminate()  # the server this test started, by its own pid
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture()
+def lab(tmp_path, fmnist_root):
+    """JupyterLab serving a copy of 02_train."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    real_run = os.environ.get("DCGAN_LAB_REAL_RUN")  # the README's picture: a finished `make train` run, shown
+    if real_run:  # with the notebook's own defaults (it resumes the finished run, so nothing trains)
+        shutil.copytree(real_run, tmp_path / "run")
+        _notebook_with({"data_root": str(REPO / "data"), "out_dir": str(tmp_path / "run")}, folder / "02_train.ipynb")
+    else:
+        _notebook_with({**TINY, "data_root": str(fmnist_root), "out_dir": str(tmp_path / "run")},
+                       folder / "02_train.ipynb")
+    with _jupyterlab(folder, tmp_path) as (url, token):
+        yield url, token, tmp_path
+
+
+def _notebook(cells: list[str], target: Path) -> None:
+    """A notebook of code cells, as a user would type them."""
+    nb = {"cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": source} for i, source in enumerate(cells)],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    target.write_text(json.dumps(nb))
+
+
+def _open(p, url, token, name):
+    """Chromium on a notebook, once its kernel is idle (earlier, a run request can be lost)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    _wait_idle(page)
+    return browser, page
+
+
+def _wait_idle(page):
+    page.wait_for_function("() => document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')"
+                           " && document.body.innerText.includes('| Idle')", timeout=90_000)
+
+
+def _run_all(page):
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click("li[data-command='runmenu:run-all']")
+
+
+def _keep(tmp_path, name):
+    shots = os.environ.get("DCGAN_SCREENSHOTS")  # set to a folder to keep the screenshot (docs/ was made so)
+    if shots:
+        shutil.copy(tmp_path / name, Path(shots) / name)
 
 
 def test_train_notebook_runs_in_jupyterlab(lab):
@@ -122,3 +167,79 @@ def test_train_notebook_runs_in_jupyterlab(lab):
     shots = os.environ.get("DCGAN_SCREENSHOTS")  # set to a folder to keep the screenshot (docs/ was made so)
     if shots:
         shutil.copy(tmp_path / "jupyterlab-02_train.png", Path(shots) / "jupyterlab-02_train.png")
+
+
+def _status_line(page) -> str:
+    return page.inner_text(".jp-Notebook b") if page.query_selector(".jp-Notebook b") else ""
+
+
+def test_watch_a_run_trained_elsewhere_and_pick_it_up_after_a_reload(tmp_path, fmnist_root):
+    """`dcgan train` in a terminal of its own; a notebook cell watches its folder, the page is reloaded (as
+    after a dropped connection), the cell runs again and follows the run to its end."""
+    run, folder = tmp_path / "run", tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook([f"import dcgan\nwatcher = dcgan.watch({str(run)!r}, every=1)"], folder / "watch.ipynb")
+    training = None
+    with _jupyterlab(folder, tmp_path) as (url, token), playwright.sync_playwright() as p:
+        browser, page = _open(p, url, token, "watch.ipynb")
+        try:
+            training = subprocess.Popen(
+                [sys.executable, "-m", "dcgan", "train", "--data-root", str(fmnist_root), "--nz", "16", "--ngf", "8",
+                 "--ndf", "8", "--batch-size", "32", "--max-steps", "1500", "--snapshot-every", "25",
+                 "--checkpoint-every", "1500", "--out", str(run), "--no-progress", "--no-download"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            _run_all(page)
+            page.wait_for_selector(".jp-OutputArea-output img", timeout=120_000)
+            first = page.get_attribute(".jp-OutputArea-output img", "src")
+            page.wait_for_function("(src) => { const i = document.querySelector('.jp-OutputArea-output img');"
+                                   " return i && i.getAttribute('src') !== src; }", arg=first, timeout=120_000)
+            assert " - running" in _status_line(page)  # the grid moved on while the run trains
+            page.reload()  # the connection dropped: the cell's output is gone from the page
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _wait_idle(page)
+            _run_all(page)  # the same cell again picks the run up where it is
+            page.wait_for_selector(".jp-OutputArea-output img", timeout=120_000)
+            seen = _status_line(page)
+            page.wait_for_function("() => document.querySelector('.jp-Notebook').innerText.includes('- finished')",
+                                   timeout=400_000)
+            page.wait_for_selector("img[id^=_anim_img]", timeout=60_000)  # the player, once it ended
+            page.screenshot(path=str(tmp_path / "jupyterlab-watch.png"), full_page=False)
+            text = page.inner_text(".jp-Notebook")
+        finally:
+            browser.close()
+            if training is not None:
+                try:
+                    training.wait(120)  # its last writes come after its status says finished
+                except subprocess.TimeoutExpired:
+                    training.kill()
+    assert "iteration" in seen and "iteration 1500 of 1500" in text
+    assert training.returncode == 0
+    _keep(tmp_path, "jupyterlab-watch.png")
+
+
+def test_explorer_slider_moves_the_image(tmp_path, fmnist_root):
+    from conftest import tiny_config
+    from dcgan.train import train
+
+    train(tiny_config(fmnist_root, tmp_path / "run", max_steps=8, snapshot_every=8, checkpoint_every=8))
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook([f"import dcgan\nG = dcgan.load_generator({str(tmp_path / 'run')!r}, 'cpu')\n"
+               "dcgan.explorer(G, directions=3, scale=6)"], folder / "explore.ipynb")
+    with _jupyterlab(folder, tmp_path) as (url, token), playwright.sync_playwright() as p:
+        browser, page = _open(p, url, token, "explore.ipynb")
+        try:
+            _run_all(page)
+            page.wait_for_selector(".jp-OutputArea-output .widget-image, .jp-OutputArea-output img", timeout=120_000)
+            image = ".jp-OutputArea-output img"
+            before = page.get_attribute(image, "src")
+            handles = page.locator(".jp-OutputArea-output .noUi-handle")
+            handles.nth(1).focus()  # direction 0 (the first slider is the seed)
+            for _ in range(10):
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function("(src) => document.querySelector('.jp-OutputArea-output img').getAttribute('src')"
+                                   " !== src", arg=before, timeout=60_000)
+            page.screenshot(path=str(tmp_path / "jupyterlab-explorer.png"), full_page=False)
+        finally:
+            browser.close()
+    _keep(tmp_path, "jupyterlab-explorer.png")

@@ -260,3 +260,36 @@ def test_results_notebook_on_a_conditional_ema_run(fmnist_root, tmp_path):
     text = text_of(nb)
     assert "class-conditional generator: samples go through the 10 classes in turn" in text
     assert "nearest distances" in text and images_in(nb) >= 5
+
+
+def test_train_notebook_in_the_background_returns_at_once(fmnist_root, tmp_path):
+    """background = True: the run trains in a `dcgan train` process of its own, watched from the cell; the
+    notebook finishes while it trains, and the run ends on its own."""
+    import time
+
+    from dcgan.watch import read_run
+
+    runs = tmp_path / "runs"
+    nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs), background=True,
+                 **{**TINY_TRAIN, "overrides": {**TINY, "max-steps": 200}})
+    run = Path(text_of(nb).split("new run ", 1)[1].split(":", 1)[0])  # the folder the notebook named
+    assert run.parent == runs and f"{run.name}: iteration" in text_of(nb)  # the watcher's status line
+    deadline = time.time() + 300
+    while read_run(run).status != "finished":
+        assert time.time() < deadline, (runs / f"{run.name}.log").read_text()[-2000:]
+        time.sleep(1)
+    assert read_run(run).iteration == 200 and "done: 200 iterations" in (runs / f"{run.name}.log").read_text()
+
+
+def test_compare_notebook(fmnist_root, tmp_path):
+    from dcgan.train import train
+
+    from conftest import tiny_config
+
+    for name, lr in (("slow", 1e-4), ("fast", 4e-4)):
+        train(tiny_config(fmnist_root, tmp_path / "outputs" / name, max_steps=6, snapshot_every=3, lr=lr,
+                          eval_every=3 if name == "fast" else 0, eval_n=100, classifier=""))
+    nb = execute("07_compare.ipynb", tmp_path, outputs_root=str(tmp_path / "outputs"))
+    text = text_of(nb)
+    assert "<th>lr</th>" in text and "<td>slow</td>" in text and "<th>eval_every</th>" in text
+    assert images_in(nb) >= 3  # grids, losses, FID against minutes

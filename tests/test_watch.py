@@ -1,0 +1,106 @@
+"""Watching runs from their folders, training in a process of its own, exploring a G, comparing reruns."""
+
+import time
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from dcgan.compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
+from dcgan.explore import Point, explorer, latent_directions, render, _first_activations
+from dcgan.rerun import plan_run
+from dcgan.sample import load_generator
+from dcgan.train import train
+from dcgan.watch import Watcher, read_run, start_training
+
+
+@pytest.fixture(scope="module")
+def finished(fmnist_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("watched")
+    train(tiny_config(fmnist_root, root / "a", max_steps=8, snapshot_every=2, checkpoint_every=8))
+    train(tiny_config(fmnist_root, root / "b", max_steps=8, snapshot_every=2, checkpoint_every=8, lr=1e-4))
+    train(tiny_config(fmnist_root, root / "cond", max_steps=4, snapshot_every=2, checkpoint_every=4,
+                      condition="class"))
+    return root
+
+
+def test_a_finished_run_reads_as_finished(finished):
+    view = read_run(finished / "a")
+    assert (view.status, view.iteration, view.planned, view.epoch) == ("finished", 8, 8, 0)
+    assert view.grid.name == "step_0000008.png" and view.seconds_left is None
+    assert view.line().startswith("a: iteration 8 of 8, epoch 0") and view.line().endswith("- finished")
+    assert read_run(finished / "nothing-yet").status == "starting"
+
+
+def test_a_run_in_its_own_process_is_watched_stopped_and_continued(fmnist_root, tmp_path):
+    config = tiny_config(fmnist_root, "", max_steps=1500, snapshot_every=20, checkpoint_every=1500)
+    plan = plan_run(config, tmp_path)
+    training = start_training(plan)
+    try:
+        seen = []
+        deadline = time.time() + 240
+        while len({v.iteration for v in seen if v.iteration}) < 2:  # the watcher sees the run move
+            assert training.running and time.time() < deadline, training.log.read_text()[-2000:]
+            seen.append(read_run(plan.run_dir))
+            time.sleep(0.5)
+        moving = seen[-1]
+        assert moving.status == "running" and moving.planned == 1500
+        assert moving.its_per_second and moving.seconds_left > 0 and "it/s" in moving.line()
+    finally:
+        code = training.stop()  # as Ctrl-C: the iteration ends and a checkpoint is written
+    assert code == 0
+    stopped = read_run(plan.run_dir)
+    assert stopped.status == "interrupted" and (plan.run_dir / "checkpoints" / "last.pt").is_file()
+    again = plan_run(config, tmp_path)  # the same settings: the stopped run continues, in its own process too
+    assert again.action == "continue" and again.run_dir == plan.run_dir
+    assert start_training(again).wait(300) == 0
+    done = read_run(plan.run_dir)
+    assert (done.status, done.iteration) == ("finished", 1500)
+    assert "done: 1500 iterations" in (tmp_path / f"{plan.run_dir.name}.log").read_text()
+
+
+def test_the_watcher_follows_to_the_end_outside_a_browser(finished, capsys):
+    watcher = Watcher(finished / "a", every=0.1)
+    view = watcher.wait(60)
+    assert view.status == "finished" and watcher.ended
+    assert "iteration 8 of 8" in capsys.readouterr().out  # IPython's displays fall back to text here
+
+
+def test_latent_directions_are_the_ones_the_first_layer_varies_most_with(finished):
+    G = load_generator(finished / "a", "cpu")
+    dirs = latent_directions(G, k=4, n=800)
+    assert dirs.shape == (4, G.nz) and torch.allclose(dirs.norm(dim=1), torch.ones(4), atol=1e-5)
+    z = torch.randn(64, G.nz, generator=torch.Generator().manual_seed(1))
+    base = _first_activations(G, z).flatten(1)
+    moved = [(_first_activations(G, z + 2 * d).flatten(1) - base).norm(dim=1).mean().item() for d in dirs]
+    assert moved[0] > moved[-1]  # the first direction moves the activations more than the fourth
+
+
+def test_render_and_the_explorer_follow_their_controls(finished):
+    G = load_generator(finished / "a", "cpu")
+    dirs = latent_directions(G, k=3, n=400)
+    one, other = render(G, Point(seed=1), dirs), render(G, Point(seed=2), dirs)
+    assert one.startswith(b"\x89PNG") and one != other
+    assert render(G, Point(seed=1, truncation=0.0), dirs) == render(G, Point(seed=2, truncation=0.0), dirs)
+    assert render(G, Point(seed=1, steps=(2.0,)), dirs) != one
+    assert render(G, Point(seed=1, seed_b=2, towards_b=1.0), dirs) == other  # all the way to seed B
+    panel = explorer(G, directions=3, seed=1)
+    before = panel.children[0].value
+    slider = panel.children[1].children[1]  # direction 0
+    slider.value = 2.5
+    assert panel.children[0].value != before and panel.point().steps[0] == 2.5
+    cond = explorer(load_generator(finished / "cond", "cpu"), directions=2)
+    menu = cond.children[1].children[-1]
+    assert menu.description == "class" and len(menu.options) == 10
+    first = cond.children[0].value
+    menu.value = 7
+    assert cond.children[0].value != first
+
+
+def test_comparing_reruns_shows_only_what_differs(finished):
+    runs = [finished / "a", finished / "b"]
+    table = differing_settings(runs)
+    assert table == {"a": {"lr": 4e-4, "lr_g": 1.2e-3}, "b": {"lr": 1e-4, "lr_g": pytest.approx(3e-4)}}
+    assert "<th>lr</th>" in differences_html(runs) and "<td>b</td>" in differences_html(runs)
+    assert "same settings" in differences_html([finished / "a", finished / "a"])
+    assert len(plot_last_grids(runs).axes) == 2 and len(plot_losses_overlaid(runs).axes) == 2

@@ -155,14 +155,22 @@ class Watcher:
         history_file = self.run_dir / "history.csv"
         if history_file.is_file() and view.iteration != self._shown[1]:
             history = read_history_csv(history_file)
-            if history["iteration"]:
-                self.curves.update(viz.plot_losses(history))
+            if history["iteration"]:  # drawn here as a PNG: the notebook may have no matplotlib backend set
+                self.curves.update(Image(data=_png(viz.plot_losses(history))))
         self._shown = (view.grid, view.iteration)
         if view.status in ENDED:
             frames, titles = snapshot_frames(self.run_dir)
             if frames:
                 self.player.update(HTML(viz.animation_html(frames, titles=titles)))
         return view
+
+
+def _png(figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _place(obj, text: bool = False):

@@ -20,6 +20,22 @@ def latest_runs(root: str | Path = "outputs", n: int = 1) -> list[Path]:
     return [p.parent.parent for p in found[-n:]]
 
 
+def trained_generator(source: str | Path) -> tuple[Path, object, int, bool]:
+    """(path, settings, iterations trained, whether it is a run folder) of a run folder, a checkpoint or an
+    exported .safetensors G: what a results page needs to know before it shows the parts each one has."""
+    from .checkpoint import load_checkpoint, run_dir_of
+
+    path = Path(source)
+    if str(path).endswith(".safetensors"):
+        from .weights import read_generator_file
+
+        return path, config_of(path), int(read_generator_file(path)[1].get("iteration", 0)), False
+    state = load_checkpoint(path)
+    from .config import Config
+
+    return run_dir_of(path), Config.from_dict(state["config"]), int(state["iteration"]), True
+
+
 def config_of(source: str | Path):
     """The settings a generator was trained with, from its run folder, a checkpoint, or an exported
     .safetensors file (whose metadata carries them)."""

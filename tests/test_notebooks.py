@@ -190,6 +190,21 @@ def test_results_notebook(trained_run, fmnist_root, tmp_path):
     assert images_in(nb) >= 5
 
 
+def test_results_notebook_on_an_exported_generator(trained_run, fmnist_root, tmp_path):
+    """03 takes an exported G.safetensors as it takes a run: samples, interpolation, the explorer, a walk and
+    the memorisation check; the parts only a run has (history, snapshots) are left out."""
+    from dcgan import export_generator
+
+    run, _ = trained_run
+    shared = export_generator(run, tmp_path / "shared" / "G.safetensors")
+    nb = execute("03_results.ipynb", tmp_path, run_dir=str(shared), data_root=str(fmnist_root), n_samples=16,
+                 interpolation_steps=5, n_memorisation=2, neighbours=3, explore_directions=2)
+    text = text_of(nb)
+    assert f"exported generator {shared.resolve()}: 24 iterations on fashion-mnist 32x32" in text
+    assert "no snapshots here" in text and "nearest distances" in text
+    assert (tmp_path / "shared" / "walk.gif").is_file() and not (tmp_path / "shared" / "progress.gif").exists()
+
+
 def test_evaluate_notebook(trained_run, fmnist_root, tmp_path):
     from dcgan import export_generator
 

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -243,8 +242,8 @@ class TrainingProcess:
 
 def start_training(plan, *, python: str = sys.executable) -> TrainingProcess:
     """Train what `plan` (rerun.plan_run) decided in a separate `dcgan train` process and return at once:
-    a new run from its settings, or the run to continue or extend; a finished run starts nothing. Its
-    messages go to RUN.log beside the run folder; watch(plan.run_dir) shows it."""
+    a new run from its settings (written to RUN.settings.json), or the run to continue or extend; a finished
+    run starts nothing. Its messages go to RUN.log beside the run folder; watch(plan.run_dir) shows it."""
     if plan.action == "finished":
         return TrainingProcess([], None)
     tc = plan.config.train
@@ -252,7 +251,8 @@ def start_training(plan, *, python: str = sys.executable) -> TrainingProcess:
     if plan.resume is not None:  # the checkpoint has the settings; the length is what may have grown
         command += ["--resume", str(plan.resume), "--epochs", str(tc.epochs), "--max-steps", str(tc.max_steps)]
     else:
-        settings = Path(tempfile.mkstemp(prefix="dcgan-config-", suffix=".json")[1])
+        plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        settings = plan.run_dir.parent / f"{plan.run_dir.name}.settings.json"  # what --config starts it from
         settings.write_text(json.dumps(plan.config.to_dict()))
         command += ["--config", str(settings), "--out", str(plan.run_dir)]
     plan.run_dir.parent.mkdir(parents=True, exist_ok=True)

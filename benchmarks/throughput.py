@@ -120,7 +120,8 @@ def our_loop(settings: dict, out: Path, args) -> float:
 
     loop.train_step = timed_step
     quiet = logger()
-    level, quiet.level = quiet.level, logging.WARNING  # keep the table readable: no "done: ..." lines
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # keep the table readable: no "done: ..." lines
     try:
         train(cfg)
     finally:

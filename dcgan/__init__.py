@@ -22,8 +22,8 @@ from .models import Discriminator, Generator, weights_init
 from .player import player_html
 from .provenance import provenance
 from .rerun import plan_run
-from .runs import (config_of, trained_generator, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
-                   summarise_runs)
+from .runs import (config_of, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
+                   summarise_runs, trained_generator)
 from .sample import describe_conditions, generate, interpolate, load_generator, per_class_grid, write_image_files
 from .train import train
 from .watch import read_run, start_training, watch
@@ -36,8 +36,8 @@ __all__ = [
     # data and models
     "load_dataset", "to_model_range", "Generator", "Discriminator", "weights_init",
     # training and its runs
-    "train", "plan_run", "start_training", "watch", "read_run", "latest_runs", "summarise_runs", "format_runs", "read_history_csv", "read_evals",
-    "read_metrics", "snapshot_frames", "load_checkpoint", "config_of", "trained_generator", "CheckpointError",
+    "train", "plan_run", "start_training", "watch", "read_run", "latest_runs", "summarise_runs", "format_runs",
+    "read_history_csv", "read_evals", "read_metrics", "snapshot_frames", "load_checkpoint", "config_of", "trained_generator", "CheckpointError",
     # sampling and sharing
     "load_generator", "generate", "interpolate", "per_class_grid", "describe_conditions", "write_image_files",
     "export_generator", "animate_run", "save_walk", "player_html", "viz", "explorer", "latent_directions",

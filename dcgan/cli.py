@@ -9,15 +9,10 @@ import os
 import sys
 from pathlib import Path
 
-from .config import CONDITIONAL, DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields
+from .config import CONDITIONAL, DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields, flat_settings
 from .recipes import ON_GPU
 
 ALIASES = {"d_steps": ["--n-critic"]}
-
-
-def _flatten(sections: dict) -> dict:
-    """{"train": {"lr": ...}, ...} -> {"lr": ...}: setting names are unique across sections."""
-    return {k: v for section in sections.values() for k, v in section.items()}
 
 
 # the train section's settings about what a run writes and when, shown in a group of their own
@@ -29,7 +24,7 @@ GROUPS = {"model": "model: the generator and discriminator", "data": "data: what
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    classic, recipe = _flatten(Config.from_flat(recipe="classic").to_dict()), _flatten(Config().to_dict())
+    classic, recipe = flat_settings(Config.from_flat(recipe="classic").to_dict()), flat_settings(Config().to_dict())
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     owner = {f.name: section for section, c in SECTIONS.items() for f in dataclasses.fields(c)}
     for name, f in flat_fields().items():
@@ -235,7 +230,7 @@ def _settings_of(path: str) -> dict:
         sections = Config.from_dict(json.loads(file.read_text())).to_dict()
     except json.JSONDecodeError as e:
         raise ConfigError(f"--config {file} is not JSON ({e}); give a run's config.json") from None
-    return _flatten(sections)
+    return flat_settings(sections)
 
 
 def _channels(result: dict) -> int:
@@ -265,7 +260,7 @@ def _train(args: argparse.Namespace) -> int:
         from .checkpoint import load_checkpoint
 
         saved = Config.from_dict(load_checkpoint(args.resume)["config"]).to_dict()  # fills older versions' gaps
-        flat = _flatten(saved)
+        flat = flat_settings(saved)
         flat.update(given)
         flat["out"] = given.get("out", "")  # the run goes on where its checkpoint is, unless --out says
         given = flat

@@ -7,19 +7,15 @@ import html
 import json
 from pathlib import Path
 
-from .config import WATCHING
+from .config import flat_settings
+from .runs import differing_keys
 
 
 def differing_settings(runs: list[str | Path]) -> dict[str, dict[str, object]]:
     """For each run folder, its value of every setting in which the runs differ (where it lives and how it was
     watched left out), by run name; the same for all of them when nothing differs."""
-    flats = {}
-    for run in map(Path, runs):
-        sections = json.loads((run / "config.json").read_text())
-        flats[run.name] = {k: v for name, section in sections.items() if name != "provenance"
-                           for k, v in section.items()}
-    keys = sorted(set().union(*flats.values()) - WATCHING) if flats else []
-    differ = [k for k in keys if len({json.dumps(f.get(k)) for f in flats.values()}) > 1]
+    flats = {Path(run).name: flat_settings(json.loads((Path(run) / "config.json").read_text())) for run in runs}
+    differ = differing_keys(list(flats.values()))
     return {name: {k: flat.get(k) for k in differ} for name, flat in flats.items()}
 
 

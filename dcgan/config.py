@@ -10,6 +10,7 @@ from . import recipes
 from .compat import WRITTEN_BEFORE, upgrade_sections
 from .errors import ConfigError
 from .log import report
+from .models import UPSAMPLES  # the models own how they can upsample
 from .recipes import CONDITIONAL, DEFAULT_RECIPE, RECIPES, gpu_settings, resolve_recipe  # noqa: F401
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10", "celeba", "folder")
@@ -20,6 +21,11 @@ AUGMENTS = ("color", "translation", "cutout")
 OPTIMIZERS = ("adam", "rmsprop")
 PENALTY_CLIPS = ("own", "joint")
 CONDITIONS = ("none", "class", "attrs")
+D_CONDITIONS = ("projection", "concat")
+SPLITS = ("train", "test", "all")
+PRECISIONS = ("auto", "fp32", "bf16")
+EVAL_FEATURES = ("classifier", "inception")
+DIVERGENCE_ACTIONS = ("stop", "rollback")
 TARGET_LOSSES = ("bce", "minimax", "lsgan", "ragan")  # losses with real/fake targets to smooth or flip
 
 
@@ -60,7 +66,7 @@ class ModelConfig:
     minibatch_std: bool = setting(False, "minibatch standard-deviation channel in D (against mode collapse)", run=True)
     condition: str = setting("none", "none, class (the dataset's labels) or attrs (multi-hot tags)", run=True, choices=CONDITIONS)
     d_condition: str = setting("projection", "how D reads the condition: projection (Miyato & Koyama) or concat (an "
-                                             "input channel)", run=True, choices=("projection", "concat"))
+                                             "input channel)", run=True, choices=D_CONDITIONS)
     embed_dim: int = setting(64, "length of G's condition embedding", run=True)
     model_version: int = setting(2, "layout of G and D: 2 starts sizes whose start map is 5 or 7 px (28, 40, 56, "
                                     "112...) at 4 x 4 and reaches it by a stride-1 layer; 1 starts them at that map "
@@ -69,7 +75,7 @@ class ModelConfig:
                                             "transposed convolutions) or nearest (nearest upsampling, then a 3x3 "
                                             "convolution: no checkerboard texture, 2.25x the arithmetic of G's "
                                             "doubling layers)",
-                              run=True, choices=("transposed", "nearest"))
+                              run=True, choices=UPSAMPLES)
 
     def __post_init__(self):
         for name in ("nz", "ngf", "ndf"):
@@ -80,13 +86,11 @@ class ModelConfig:
                f"--d-norm {self.d_norm!r} is not known; choose one of {', '.join(D_NORMS)}")
         _check(self.condition in CONDITIONS,
                f"--condition {self.condition!r} is not known; choose one of {', '.join(CONDITIONS)}")
-        _check(self.d_condition in ("projection", "concat"),
+        _check(self.d_condition in D_CONDITIONS,
                f"--d-condition must be projection or concat, got {self.d_condition!r}")
         _check(isinstance(self.embed_dim, int) and self.embed_dim > 0,
                f"--embed-dim must be a positive integer, got {self.embed_dim!r}")
         _check(self.model_version in (1, 2), f"--model-version must be 1 or 2, got {self.model_version!r}")
-        from .models import UPSAMPLES  # the models own how they can upsample
-
         _check(self.g_upsample in UPSAMPLES,
                f"--g-upsample must be {' or '.join(UPSAMPLES)}, got {self.g_upsample!r}")
 
@@ -101,7 +105,7 @@ class DataConfig:
                                   "64, 96, 128, 256 ...)", run=True)
     channels: int = setting(0, "image channels for the model: 0 keeps the dataset's own, 1 grey, 3 colour, 4 RGBA "
                                    "(transparency kept)", run=True)
-    split: str = setting("train", "train, test or all", run=True, choices=("train", "test", "all"))
+    split: str = setting("train", "train, test or all", run=True, choices=SPLITS)
     folder: str = setting("", "the image folder for --dataset folder (flat, or one subfolder per class)")
     download: bool = setting(True, "try torchvision's download when no local copy is found")
     strict: bool = setting(False, "a file that cannot be decoded stops the run, instead of being skipped")
@@ -121,7 +125,7 @@ class DataConfig:
             _check(False, f"--image-size must be a whole number of pixels, e.g. 32, got {self.image_size!r}")
         _check(self.channels in (0, 1, 3, 4),
                f"--channels must be 0 (the dataset's own), 1, 3 or 4 (RGBA), got {self.channels!r}")
-        _check(self.split in ("train", "test", "all"),
+        _check(self.split in SPLITS,
                f"--split must be train, test or all, got {self.split!r}")
         _check(isinstance(self.data_root, str) and self.data_root != "",
                "--data-root must be a folder path")
@@ -159,7 +163,7 @@ class TrainConfig:
     out: str = setting("", "run folder (default outputs/<date-time>-<dataset>)")
     eval_every: int = setting(0, "evaluate FID every N iterations (0: off); the best checkpoint is kept as best.pt")
     eval_n: int = setting(2000, "images per evaluation during training")
-    eval_features: str = setting("classifier", "classifier (domain CNN, offline) or inception (standard FID)", choices=("classifier", "inception"))
+    eval_features: str = setting("classifier", "classifier (domain CNN, offline) or inception (standard FID)", choices=EVAL_FEATURES)
     # classifier file; empty: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt
     classifier: str = setting("", "classifier file for --eval-features classifier")
     progress: bool = setting(True, "show progress bars")
@@ -168,7 +172,7 @@ class TrainConfig:
     # accelerators: each a toggle that costs nothing when off (docs/performance.md says when each helps)
     precision: str = setting("auto", "fp32, bf16 autocast (losses stay in fp32), or auto: on a CPU with bf16 "
                                      "instructions, whichever is faster when timed there (once per machine and "
-                                     "model)", choices=("auto", "fp32", "bf16"))
+                                     "model)", choices=PRECISIONS)
     # torch.compile G and D (checkpoints store the plain modules)
     compile: bool = setting(False, "torch.compile G and D (first iterations are slow while it compiles)")
     cuda_graphs: bool = setting(False, "with --compile: mode reduce-overhead, i.e. CUDA graphs")
@@ -179,18 +183,18 @@ class TrainConfig:
     ddp_timeout: int = setting(60, "torchrun: minutes the other processes wait for rank 0 while it alone decodes "
                                    "the dataset, trains the evaluation classifier or writes files")
     on_divergence: str = setting("stop", "when a loss or weight turns NaN/Inf, or D wins outright: stop, or roll "
-                                         "back to the last checkpoint with half the learning rates (up to 3 times)", choices=("stop", "rollback"))
+                                         "back to the last checkpoint with half the learning rates (up to 3 times)", choices=DIVERGENCE_ACTIONS)
     divergence_patience: int = setting(1000, "iterations in a row of D(G(z)) < 0.01 that count as D winning (bce, "
                                              "minimax); 0: off")
 
     def __post_init__(self):
         _check(isinstance(self.ddp_timeout, int) and self.ddp_timeout > 0,
                f"--ddp-timeout must be a positive number of minutes, got {self.ddp_timeout!r}")
-        _check(self.on_divergence in ("stop", "rollback"),
+        _check(self.on_divergence in DIVERGENCE_ACTIONS,
                f"--on-divergence must be stop or rollback, got {self.on_divergence!r}")
         _check(isinstance(self.divergence_patience, int) and self.divergence_patience >= 0,
                f"--divergence-patience must be >= 0 (0 turns the D-wins check off), got {self.divergence_patience!r}")
-        _check(self.precision in ("auto", "fp32", "bf16"),
+        _check(self.precision in PRECISIONS,
                f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         _check(not self.cuda_graphs or self.compile,
                "--cuda-graphs works through torch.compile: add --compile")
@@ -223,7 +227,7 @@ class TrainConfig:
                f"--eval-every must be >= 0 (0 turns evaluation off), got {self.eval_every!r}")
         _check(isinstance(self.eval_n, int) and self.eval_n >= 10,
                f"--eval-n must be at least 10 images, got {self.eval_n!r}")
-        _check(self.eval_features in ("classifier", "inception"),
+        _check(self.eval_features in EVAL_FEATURES,
                f"--eval-features must be classifier or inception, got {self.eval_features!r}")
         _check(isinstance(self.keep_last, int) and self.keep_last >= 0,
                f"--keep-last must be >= 0 (0 keeps every checkpoint), got {self.keep_last!r}")
@@ -413,6 +417,12 @@ SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig, "obj
 def flat_fields() -> dict[str, dataclasses.Field]:
     """Every setting by name, across the sections (names are unique)."""
     return {f.name: f for c in SECTIONS.values() for f in dataclasses.fields(c)}
+
+
+def flat_settings(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """{"train": {"lr": ...}, ...} (config.json, a checkpoint's config) -> {"lr": ...}: setting names are unique
+    across sections; config.json's provenance record is not a setting."""
+    return {k: v for name, section in sections.items() if name != "provenance" for k, v in section.items()}
 
 
 def flat_defaults() -> dict[str, Any]:

@@ -188,23 +188,26 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
     device = resolve_device(device)
     exported = str(checkpoint).endswith(".safetensors")  # dcgan export's file: the generator and its settings
     if exported:
-        from .weights import checkpoint_view
+        from .weights import read_exported
 
-        state = checkpoint_view(checkpoint)
+        G, metadata = read_exported(checkpoint)
+        config, iteration, weights = json.loads(metadata["config"]), int(metadata["iteration"]), metadata["weights"]
     else:
         state = load_checkpoint(checkpoint)
-    cfg = Config.from_dict(state["config"])
+        G, config, iteration = generator_from_state(state), state["config"], state["iteration"]
+        weights = "ema" if "G_ema" in state else "trained"
+    cfg = Config.from_dict(config)
     if data_root:
         cfg.data.data_root = data_root
-    G = (state["generator"] if exported else generator_from_state(state)).to(device)
+    G = G.to(device)
     space = make_space(features, cfg.data, G.nc, classifier=classifier, inception_weights=inception_weights,
                        device=device)
     real, real_labels = real_features(space, cfg.data, n if real_n is None else real_n, with_labels=True)
     cond, intended = conditions_for_eval(G, cfg, n, real_labels, seed)
     fake = generate_for_eval(G, n, seed, device, cond=cond)
-    result = {"checkpoint": str(checkpoint), "iteration": state["iteration"], "n_samples": n,
+    result = {"checkpoint": str(checkpoint), "iteration": iteration, "n_samples": n,
               "n_real": len(real), "real_split": cfg.data.split, "features": space.description,
-              "generator": "ema" if "G_ema" in state else "trained", "condition": G.condition,
+              "generator": weights, "condition": G.condition,
               "metrics": score(space, real, fake, intended=intended, real_labels=real_labels,
                                class_names=G.cond_names), "provenance": provenance(device)}
     if write:  # beside the run's checkpoints, or G.metrics.json beside an exported G.safetensors

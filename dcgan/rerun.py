@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from .config import WATCHING, Config, ConfigError
+from .config import WATCHING, Config, ConfigError, flat_settings
 
 # the run's length: changed, it is a new run unless extend=True and the run is otherwise the same
 _LENGTH = ("epochs", "max_steps")
@@ -44,7 +44,7 @@ def plan_run(config: Config, runs_dir: str | Path, *, extend: bool = False) -> R
     Call it in one process: under torchrun, decide first and hand every rank the same folder.
     """
     runs_dir = Path(runs_dir)
-    flat = _flat(json.loads(json.dumps(config.to_dict())))  # as config.json holds it (lists, not tuples)
+    flat = flat_settings(json.loads(json.dumps(config.to_dict())))  # as config.json holds it (lists, not tuples)
     runs = _runs(runs_dir)  # most recently trained first
     same = [r for r in runs if _differences(r["flat"], flat, ignore=_LENGTH) == []]
     for run in same:
@@ -118,13 +118,9 @@ def _runs(runs_dir: Path) -> list[dict]:
             continue  # a folder another version wrote, or a half-written one: not a run to match
         status_file = config_file.parent / "status.json"
         status = json.loads(status_file.read_text()) if status_file.is_file() else {}
-        found.append({"dir": config_file.parent, "flat": _flat(saved), "status": status,
+        found.append({"dir": config_file.parent, "flat": flat_settings(saved), "status": status,
                       "mtime": config_file.stat().st_mtime})
     return sorted(found, key=lambda r: r["mtime"], reverse=True)
-
-
-def _flat(sections: dict) -> dict:
-    return {k: v for section in sections.values() for k, v in section.items()}
 
 
 def _differences(old: dict, new: dict, ignore=()) -> list[tuple[str, object, object]]:

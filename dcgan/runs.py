@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .config import flat_settings
 from .data import to_model_range
 
 
@@ -23,33 +24,25 @@ def latest_runs(root: str | Path = "outputs", n: int = 1) -> list[Path]:
 def trained_generator(source: str | Path) -> tuple[Path, object, int, bool]:
     """(path, settings, iterations trained, whether it is a run folder) of a run folder, a checkpoint or an
     exported .safetensors G: what a results page needs to know before it shows the parts each one has."""
+    import json
+
     from .checkpoint import load_checkpoint, run_dir_of
-
-    path = Path(source)
-    if str(path).endswith(".safetensors"):
-        from .weights import read_generator_file
-
-        return path, config_of(path), int(read_generator_file(path)[1].get("iteration", 0)), False
-    state = load_checkpoint(path)
     from .config import Config
 
+    path = Path(source)
+    if str(path).endswith(".safetensors"):  # its settings travel in its metadata
+        from .weights import read_metadata
+
+        metadata = read_metadata(path)
+        return path, Config.from_dict(json.loads(metadata["config"])), int(metadata.get("iteration", 0)), False
+    state = load_checkpoint(path)
     return run_dir_of(path), Config.from_dict(state["config"]), int(state["iteration"]), True
 
 
 def config_of(source: str | Path):
     """The settings a generator was trained with, from its run folder, a checkpoint, or an exported
     .safetensors file (whose metadata carries them)."""
-    import json
-
-    from .config import Config
-
-    if str(source).endswith(".safetensors"):
-        from .weights import read_generator_file
-
-        return Config.from_dict(json.loads(read_generator_file(source)[1]["config"]))
-    from .checkpoint import load_checkpoint
-
-    return Config.from_dict(load_checkpoint(source)["config"])
+    return trained_generator(source)[1]
 
 
 def resume_point(run_dir: str | Path) -> Path | None:
@@ -132,14 +125,22 @@ def summarise_runs(root: str | Path = "outputs") -> list[dict]:
                      "status": {"running": "running or killed"}.get(status.get("status"), status.get("status", "?")),
                      "best_fid": min(e[key] for e in evals) if key else None, "features": key[4:] if key else "",
                      "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(newest))})
-        flats.append({k: v for name, section in config.items() if name != "provenance" for k, v in section.items()})
-    from .config import WATCHING
-
-    differing = sorted(k for k in set().union(*flats) - WATCHING
-                       if len({json.dumps(f.get(k)) for f in flats}) > 1) if len(flats) > 1 else []
+        flats.append(flat_settings(config))
+    differing = differing_keys(flats)
     for row, flat in zip(rows, flats):
         row["settings"] = " ".join(f"{k}={flat.get(k)}" for k in differing)
     return rows
+
+
+def differing_keys(flats: list[dict]) -> list[str]:
+    """The settings in which runs (their flat settings) differ, sorted; where a run lives and how it was
+    watched are not differences."""
+    import json
+
+    from .config import WATCHING
+
+    keys = set().union(*flats) - WATCHING if len(flats) > 1 else set()
+    return sorted(k for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1)
 
 
 def format_runs(rows: list[dict]) -> str:

@@ -207,14 +207,14 @@ def _torchvision_download(name: str, data_root: Path) -> bool:
               "mnist": lambda: tvd.MNIST(str(data_root), download=True),
               "cifar10": lambda: tvd.CIFAR10(str(data_root), download=True),
               "celeba": lambda: tvd.CelebA(str(data_root), download=True)}
-    from .log import logger
+    from .log import report
 
-    logger().info(f"{name}: not found locally, trying to download it into {data_root} ...")
+    report(f"{name}: not found locally, trying to download it into {data_root} ...")
     try:
         makers[name]()
         return True
     except Exception as e:  # any network or mirror failure means "not available here"
-        logger().info(f"{name}: download failed ({type(e).__name__}: {str(e)[:200]})")
+        report(f"{name}: download failed ({type(e).__name__}: {str(e)[:200]})")
         return False
 
 

@@ -75,12 +75,16 @@ def read_run(run_dir: str | Path) -> RunView:
                    grids[-1] if grids else None, rate, time.time() - newest)
 
 
-def _last_row(path: Path) -> tuple[int, int | None]:
+def _last_row(path: Path, tail: int = 16384) -> tuple[int, int | None]:
+    """(iteration, epoch) of history.csv's last whole row, from its header and last `tail` bytes: a long run's
+    history is not read whole at every look."""
     if not path.is_file():
         return 0, None
-    lines = path.read_text().splitlines()
-    header = lines[0].split(",") if lines else []
-    for line in reversed(lines[1:]):
+    with open(path, "rb") as f:
+        header = f.readline().decode().strip().split(",")
+        f.seek(max(f.tell(), path.stat().st_size - tail))
+        lines = f.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
         cells = line.split(",")
         if len(cells) == len(header):
             row = dict(zip(header, cells))
@@ -246,14 +250,13 @@ def start_training(plan, *, python: str = sys.executable) -> TrainingProcess:
     run starts nothing. Its messages go to RUN.log beside the run folder; watch(plan.run_dir) shows it."""
     if plan.action == "finished":
         return TrainingProcess([], None)
-    tc = plan.config.train
+    tc, beside = plan.config.train, plan.run_dir.parent
+    beside.mkdir(parents=True, exist_ok=True)
     command = [python, "-m", "dcgan", "train", "--no-progress"]
     if plan.resume is not None:  # the checkpoint has the settings; the length is what may have grown
         command += ["--resume", str(plan.resume), "--epochs", str(tc.epochs), "--max-steps", str(tc.max_steps)]
     else:
-        plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-        settings = plan.run_dir.parent / f"{plan.run_dir.name}.settings.json"  # what --config starts it from
+        settings = beside / f"{plan.run_dir.name}.settings.json"  # what --config starts it from
         settings.write_text(json.dumps(plan.config.to_dict()))
         command += ["--config", str(settings), "--out", str(plan.run_dir)]
-    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
     return TrainingProcess(command, plan.run_dir.parent / f"{plan.run_dir.name}.log")

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import Config
 from .diskio import replacing, writing
 from .models import Generator
 
@@ -44,9 +43,30 @@ def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike, *, e
     return out
 
 
-def read_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of an exported generator; a clear error for any other file. Only
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of an exported generator, its tensors left unread; a clear error for any other file."""
+    return _open(path, tensors=False)[1]
+
+
+def read_exported(path: str | os.PathLike) -> tuple[Generator, dict[str, str]]:
+    """An exported generator rebuilt on the CPU, as load_generator does from a run, and its metadata. Only
     tensors are read (safetensors holds no code)."""
+    tensors, metadata = _open(path, tensors=True)
+    examples = tensors.pop(EXAMPLES, None)
+    G = Generator(**json.loads(metadata["generator"]))
+    G.load_state_dict(tensors)
+    G.condition = metadata.get("condition", "none")
+    G.cond_names = json.loads(metadata.get("cond_names", "[]"))
+    G.example_conds = examples
+    return G, metadata
+
+
+def load_generator_file(path: str | os.PathLike) -> Generator:
+    """Rebuild an exported generator on the CPU."""
+    return read_exported(path)[0]
+
+
+def _open(path: str | os.PathLike, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
     path = Path(path)
@@ -55,35 +75,11 @@ def read_generator_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            found = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except Exception as e:  # safetensors' own error for a file that is not one
         raise CheckpointError(f"{path} is not a safetensors file ({type(e).__name__}: {str(e)[:200]}); "
                               "give a file written by `dcgan export`, or a run folder") from e
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path} holds tensors but not a dcgan generator (its metadata has no "
                               f"format={FORMAT}); give a file written by `dcgan export`, or a run folder")
-    return tensors, metadata
-
-
-def load_generator_file(path: str | os.PathLike) -> Generator:
-    """Rebuild an exported generator on the CPU, as load_generator does from a run."""
-    tensors, metadata = read_generator_file(path)
-    examples = tensors.pop(EXAMPLES, None)
-    G = Generator(**json.loads(metadata["generator"]))
-    G.load_state_dict(tensors)
-    G.condition = metadata.get("condition", "none")
-    G.cond_names = json.loads(metadata.get("cond_names", "[]"))
-    G.example_conds = examples
-    return G
-
-
-def checkpoint_view(path: str | os.PathLike) -> dict:
-    """An exported generator as the parts of a checkpoint that evaluation reads (config, iteration,
-    which weights), with the generator itself under "generator"."""
-    _, metadata = read_generator_file(path)
-    config = Config.from_dict(json.loads(metadata["config"])).to_dict()
-    view = {"config": config, "iteration": int(metadata.get("iteration", 0)),
-            "generator": load_generator_file(path)}
-    if metadata.get("weights") == "ema":
-        view["G_ema"] = True
-    return view
+    return found, metadata

@@ -144,7 +144,9 @@ def test_config_starts_a_new_run_from_another_runs_settings(runs, fmnist_root, t
 
 
 def test_messages_go_through_the_dcgan_logger(fmnist_root, tmp_path, capsys):
-    log = logging.getLogger("dcgan")
+    from dcgan.log import logger
+
+    log = logger()  # with its default handler, which the test puts back
     caught = []
 
     class Keep(logging.Handler):
@@ -162,4 +164,5 @@ def test_messages_go_through_the_dcgan_logger(fmnist_root, tmp_path, capsys):
         train(tiny_config(fmnist_root, tmp_path / "b", max_steps=2))
         assert "done:" not in capsys.readouterr().err
     finally:
-        log.handlers, log.level = handlers, level
+        log.handlers = handlers
+        log.setLevel(level)  # setLevel, not .level: the logger caches what each level lets through

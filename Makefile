@@ -6,11 +6,12 @@ RUN ?= outputs/fashion-mnist-default
 
 .PHONY: setup data train test notebooks lab strip-notebooks benchmark gpu-check clean
 
-# every dependency is in pyproject.toml; the venv takes the package editable with all its extras
+# every dependency is in pyproject.toml; the venv takes the package editable with all its extras. Where
+# $(PYTHON) already imports a CUDA torch (a GPU box's own), the venv reuses it and pip may not replace it
+# (REUSE_TORCH=no installs one into the venv instead); tools/setup_venv.py says which torch it took.
+REUSE_TORCH ?= yes
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip -q
-	$(PY) -m pip install -q -e ".[all]"
+	$(PYTHON) tools/setup_venv.py $(VENV) $(if $(filter no,$(REUSE_TORCH)),--no-reuse)
 	touch $@
 
 setup: $(VENV)/.installed
@@ -55,10 +56,14 @@ strip-notebooks:
 benchmark: setup data
 	$(PY) benchmarks/throughput.py
 
-# On a GPU box: CUDA tests, a 64 px run sampled and scored, images/s, torchrun; about 8 minutes.
-# The report: outputs/gpu-check/report.md (benchmarks/gpu_check.py --dry-run runs it on a CPU)
-gpu-check: setup data
-	$(PY) benchmarks/gpu_check.py --out outputs/gpu-check
+# On a GPU box: the whole suite on the GPU, a 64 px run and its FID, two ranks on one GPU, compiled and
+# graphed steps, images/s; up to 25 minutes (GPU_CHECK_ARGS="--parts torchrun,compiled --budget 600" for
+# less). It installs and downloads nothing: it runs on .venv's Python where make setup made one, else on
+# $(PYTHON) as it is (the box's own torch). The report: outputs/gpu-check/report.md
+CHECK_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(CHECK_PY) benchmarks/gpu_check.py --out outputs/gpu-check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

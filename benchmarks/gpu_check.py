@@ -1,34 +1,41 @@
-"""The GPU check: every CUDA test, a 64 px run sampled and scored, images/s, torchrun; one report file.
+"""The GPU check: the whole suite on the GPU, a 64 px run, two ranks on one GPU, compiled and graphed steps, images/s.
 
-    make gpu-check                                   # on a GPU box: about 8 minutes, report in outputs/gpu-check/
-    python benchmarks/gpu_check.py --budget 420      # the same, the throughput part cut to fit 420 s in all
-    python benchmarks/gpu_check.py --dry-run         # every part on the CPU at toy sizes (the test suite runs it)
+    make gpu-check                                    # on a GPU box, on the Python that has its torch
+    python benchmarks/gpu_check.py                    # the same: installs nothing, reaches no network
+    python benchmarks/gpu_check.py --parts torchrun,compiled --budget 420     # some parts, in 7 minutes
+    python benchmarks/gpu_check.py --dry-run          # every part on the CPU at toy sizes (the suite runs it)
 
-The parts, in order, each timed, each PASS or FAIL with the lines that say why (a failed part does
-not stop the others):
-1. `pytest -m cuda`: every test that needs a GPU.
-2. The default recipe at 64 px on Fashion-MNIST for 1000 iterations (`dcgan train`), then `dcgan
-   sample` and `dcgan evaluate --n 2000` on the GPU (the 64 px classifier is trained first if the data
-   root has none): seconds of each and the FID.
-3. torchrun on cuda:0, 50 iterations: one process (two, over NCCL, where the box has two GPUs).
-4. Images/s of the default and of the PyTorch tutorial's loop (benchmarks/throughput.py) at batch 32,
-   128 and 512: the default in fp32 and bf16, eagerly and with --compile and --compile --cuda-graphs
-   (noting any "skipping cudagraphs" torch logs); the tutorial as it is written (fp32, eager). The
-   compiled cells come last and stop when --budget runs out; the report says which were left.
-Exit code 0 when every part passed, 1 otherwise; the report is written either way.
+It runs on any Python that imports a CUDA torch and this package's base dependencies (pyproject.toml);
+nothing is installed and nothing is downloaded. Fashion-MNIST must be on disk (data/fashion-mnist/, or
+Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist/). A part whose optional package is
+missing says SKIP and names the extra to install; it does not fail the check.
 
-It needs nothing from the network: any Python with this repository's requirements runs it as
-`python benchmarks/gpu_check.py` (the Makefile target first makes .venv); on a machine without
-internet put Fashion-MNIST's four IDX files in data/fashion-mnist/ (Debian's dataset-fashion-mnist
-has them in /usr/share/datasets/fashion-mnist/), since torchvision's download cannot run there.
+The parts, in order, each timed and each with its own verdict (PASS, FAIL, SKIP, or CUT when the budget
+ran out before or during it; a failed part does not stop the others):
+- suite: the whole test suite (pytest), which must fail nothing and run at least MIN_GPU_TESTS of its
+  GPU tests (marked `cuda`) on the GPU: a suite that skips its GPU tests does not pass.
+- run64: the default recipe at 64 px on Fashion-MNIST for 1000 iterations, then `dcgan sample`.
+- fid64: `dcgan evaluate --n 2000` of that run (the eval extra).
+- torchrun: two ranks on one GPU over gloo with CUDA tensors (NCCL cannot share a GPU): 6 iterations
+  straight against 4, stop, resume 2, bit for bit, and the ranks' agreement; over NCCL too where the
+  box has two GPUs.
+- compiled: --compile and --compile --cuda-graphs cells of the default at batch 32, 128, 512 in fp32 and
+  bf16, each with its own verdict and torch's count of steps run without CUDA graphs (a graphed cell
+  that ran without them fails).
+- eager: images/s of the default (fp32, bf16) and of the PyTorch tutorial's loop at each batch.
+Exit codes: 0 every part run passed (skips named in the verdict); 1 a part failed; 2 the check could not
+start (no GPU, with the reason; no data); 3 nothing failed but parts were cut or left out (--parts).
+The report: OUT/report.md, written after every line, so a check cut short still leaves one.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,12 +47,27 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+PARTS = ("suite", "run64", "fid64", "torchrun", "compiled", "eager")
+# seconds each part is expected to take on one H100 (docs/performance.md has the dry run's and the estimate)
+ESTIMATE = {"suite": 480, "run64": 90, "fid64": 60, "torchrun": 60, "compiled": 540, "eager": 120}
+MIN_GPU_TESTS = 8  # the suite's tests marked cuda that a GPU box runs (one more on two GPUs)
+EXTRAS = {"pytest": "test", "torchmetrics": "eval", "torch_fidelity": "eval", "scipy": "eval"}
+
+
+class Cut(Exception):
+    """The budget ran out before or during a part: not a pass, not a failure."""
+
+
+class Skip(Exception):
+    """A part's optional dependency is missing; the message names the extra."""
+
 
 class Report:
-    """The report's lines, written to disk after every part, so a check cut short still leaves one."""
+    """The report's lines, written to disk after every line, and each part's verdict."""
 
     def __init__(self, path: Path, started: float, budget: float):
-        self.path, self.started, self.budget, self.lines, self.failed = path, started, budget, [], []
+        self.path, self.started, self.budget, self.lines = path, started, budget, []
+        self.verdicts: dict[str, str] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def add(self, *lines: str) -> None:
@@ -54,139 +76,310 @@ class Report:
         for line in lines:
             print(line, flush=True)
 
-    def part(self, name: str, fn) -> None:
-        start = time.perf_counter()
-        self.add("", f"## {name}")
-        try:
-            fn(self)
-            verdict = "PASS"
-        except Exception as e:  # a failed part is reported; the others still run
-            verdict = "FAIL"
-            self.failed.append(name)
-            self.add("```", *traceback.format_exception_only(type(e), e), "```")
-        self.add(f"**{verdict}** in {time.perf_counter() - start:.0f} s "
-                 f"({time.perf_counter() - self.started:.0f} s since the start)")
-
     def left(self) -> float:
         return self.budget - (time.perf_counter() - self.started)
 
+    def part(self, name: str, title: str, fn) -> None:
+        start = time.perf_counter()
+        self.add("", f"## {name}: {title}")
+        try:
+            if self.left() < ESTIMATE[name] / 4:
+                raise Cut(f"{self.left():.0f} s of the budget left; this part takes about {ESTIMATE[name]} s "
+                          "on an H100")
+            fn(self)
+            verdict = "PASS"
+        except Cut as e:
+            verdict = "CUT"
+            self.add(f"- cut: {e}")
+        except Skip as e:
+            verdict = "SKIP"
+            self.add(f"- skipped: {e}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # SystemExit too: a helper that exits must not take the report with it
+            verdict = "FAIL"
+            self.add("```", *"".join(traceback.format_exception_only(type(e), e)).strip().splitlines(), "```")
+        self.verdicts[name] = verdict
+        self.add(f"**{verdict}** in {time.perf_counter() - start:.0f} s "
+                 f"({time.perf_counter() - self.started:.0f} s since the start)")
 
-def _run(cmd: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(timeout, 30), env=env, cwd=REPO)
+
+def missing_extra(*modules: str) -> str | None:
+    """'pip install "dcgan[EXTRA]"' for the first module not importable here, else None."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed: pip install \"dcgan[{EXTRAS[module]}]\""
+    return None
+
+
+def _run(cmd: list[str], rep: Report, env: dict | None = None, cap: float | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "benchmarks")]), **(env or {})}
+    timeout = min(rep.left(), cap or rep.left())
+    if timeout < 5:
+        raise Cut("no budget left for the next command")
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        raise Cut(f"`{_shown(cmd)}` was stopped after {timeout:.0f} s (the budget)") from None
     if r.returncode != 0:
         tail = (r.stdout + r.stderr).strip().splitlines()[-25:]
-        raise RuntimeError(f"`{' '.join(cmd[2:] if cmd[1] == '-m' else cmd)}` exited {r.returncode}:\n"
-                           + "\n".join(tail))
+        raise RuntimeError(f"`{_shown(cmd)}` exited {r.returncode}:\n" + "\n".join(tail))
     return r
 
 
-def cuda_tests(rep: Report, args) -> None:
-    r = _run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", "-rs"],
-             timeout=rep.left())
-    rep.add("```", *[line for line in r.stdout.strip().splitlines()[-12:]], "```")
+def _shown(cmd: list[str]) -> str:
+    return " ".join(str(c) for c in (cmd[2:] if len(cmd) > 2 and cmd[1] == "-m" else cmd))
 
 
-def run_64px(rep: Report, args, out: Path) -> None:
+# ---- the machine ----
+
+def nvidia_smi() -> str | None:
+    """nvidia-smi's plain output (driver version, the CUDA version it supports, GPUs), or None."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        r = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
+def driver_facts(smi: str | None) -> tuple[str | None, str | None]:
+    """(driver version, the newest CUDA the driver supports) from nvidia-smi's header."""
+    if not smi:
+        return None, None
+    driver = re.search(r"Driver Version:\s*([\d.]+)", smi)
+    cuda = re.search(r"CUDA Version:\s*([\d.]+)", smi)
+    return (driver.group(1) if driver else None), (cuda.group(1) if cuda else None)
+
+
+def why_no_gpu(torch_version: str, torch_cuda: str | None, smi: str | None, visible: str | None) -> str:
+    """Why torch sees no GPU here, in one line a person can act on."""
+    if smi is None:
+        return ("nvidia-smi finds no NVIDIA driver or GPU on this machine (in a container, start it with the "
+                "GPUs passed through, e.g. docker run --gpus all)")
+    if torch_cuda is None:
+        return (f"this torch ({torch_version}) is a CPU-only build, though nvidia-smi sees a GPU: install a CUDA "
+                "build of torch for this driver, or run with the Python that has one (make gpu-check PYTHON=...)")
+    driver, supported = driver_facts(smi)
+    if supported:
+        need, have = (tuple(int(p) for p in v.split(".")[:2]) for v in (torch_cuda, supported))
+        if need[0] > have[0] or need > have:
+            return (f"the driver ({driver}) supports CUDA up to {supported}, but this torch ({torch_version}) was "
+                    f"built for CUDA {torch_cuda}: update the driver, or install a torch built for CUDA {supported} "
+                    "or older")
+    if visible is not None and visible.strip() in ("", "-1", "none", "NoDevFiles"):
+        return f"CUDA_VISIBLE_DEVICES is {visible!r}, which hides every GPU: unset it or name a GPU"
+    return (f"nvidia-smi sees a GPU and torch {torch_version} was built for CUDA {torch_cuda}, yet "
+            "torch.cuda.is_available() is False: check that no other process holds the GPU exclusively, and "
+            "torch.cuda.init()'s error for the reason")
+
+
+def machine_lines(dry_run: bool) -> list[str]:
+    import torch
+
+    smi = nvidia_smi()
+    driver, supported = driver_facts(smi)
+    lines = [f"- torch {torch.__version__} at {Path(torch.__file__).parent}; CUDA build "
+             f"{torch.version.cuda or 'none (CPU-only build)'}; cuDNN "
+             f"{torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else 'none'}",
+             f"- driver {driver or 'none found'} (supports CUDA up to {supported or '-'}); Python "
+             f"{sys.version.split()[0]} at {sys.executable}"]
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        lines.append(f"- GPUs: {', '.join(names)}")
+    else:
+        lines.append(f"- no GPU: {'dry run on the CPU' if dry_run else why_no_gpu(torch.__version__, torch.version.cuda, smi, os.environ.get('CUDA_VISIBLE_DEVICES'))}")
+    return lines
+
+
+# ---- the parts ----
+
+def judge_suite(outcomes: dict[str, dict], min_gpu: int) -> tuple[bool, list[str]]:
+    """Whether a suite's outcomes pass: nothing failed, and at least `min_gpu` tests marked cuda ran and
+    passed (a suite that skipped them checked nothing on the GPU). With the lines that say so."""
+    count = {k: sum(1 for o in outcomes.values() if o["outcome"] == k) for k in ("passed", "failed", "skipped")}
+    gpu = {k: sum(1 for o in outcomes.values() if o["cuda"] and o["outcome"] == k) for k in count}
+    lines = [f"- {count['passed']} passed, {count['failed']} failed, {count['skipped']} skipped; of the GPU tests: "
+             f"{gpu['passed']} passed, {gpu['failed']} failed, {gpu['skipped']} skipped (at least {min_gpu} must pass)"]
+    lines += [f"  - failed: {k}" for k, o in outcomes.items() if o["outcome"] == "failed"]
+    lines += [f"  - GPU test skipped: {k} ({o.get('why', '')})" for k, o in outcomes.items()
+              if o["cuda"] and o["outcome"] == "skipped"]
+    return count["failed"] == 0 and gpu["passed"] >= min_gpu and count["passed"] > 0, lines
+
+
+def suite(rep: Report, args) -> None:
+    problem = missing_extra("pytest")
+    if problem:
+        raise Skip(problem)
+    # the dry run runs a slice (the whole suite runs this script): the models, and the GPU tests' skips
+    selection = ["tests/test_models.py"] if args.dry_run else []
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "outcomes.json"
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "suite_outcomes", *selection]
+        env = {"DCGAN_SUITE_OUTCOMES": str(record)}
+        timeout = rep.left()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "benchmarks")]),
+                                    **env})
+        except subprocess.TimeoutExpired:
+            raise Cut(f"the suite was stopped after {timeout:.0f} s (the budget)") from None
+        if not record.is_file():
+            raise RuntimeError("pytest wrote no outcomes:\n" + "\n".join((r.stdout + r.stderr).splitlines()[-25:]))
+        outcomes = json.loads(record.read_text())
+    ok, lines = judge_suite(outcomes, 0 if args.dry_run else MIN_GPU_TESTS)
+    rep.add(*lines, "```", *r.stdout.strip().splitlines()[-3:], "```")
+    if not ok:
+        raise RuntimeError("the suite did not pass on this machine (see the lines above)")
+
+
+def run64(rep: Report, args, out: Path) -> None:
     run = out / "run64"
     common = ["--device", args.device]
     size = (["--max-steps", "1000"] if not args.dry_run else
             ["--max-steps", "4", "--nz", "16", "--ngf", "8", "--ndf", "8"])
-    timings = {}
     start = time.perf_counter()
     _run([sys.executable, "-m", "dcgan", "train", "--dataset", "fashion-mnist", "--image-size", "64",
           "--data-root", args.data_root, "--no-download", "--snapshot-every", "250", "--checkpoint-every", "500",
-          "--no-progress", "--out", str(run), *size, *common], timeout=rep.left())
-    timings["train"] = time.perf_counter() - start
+          "--no-progress", "--out", str(run), *size, *common], rep)
+    trained = time.perf_counter() - start
     start = time.perf_counter()
     _run([sys.executable, "-m", "dcgan", "sample", str(run), "--n", "64", "--out", str(out / "samples64.png"),
-          *common], timeout=rep.left())
-    timings["sample"] = time.perf_counter() - start
+          *common], rep)
+    history = (run / "history.csv").read_text().strip().splitlines()
+    rep.add(f"- {len(history) - 1} iterations: train {trained:.0f} s (with start-up and the first decode), "
+            f"sample {time.perf_counter() - start:.1f} s; grid: {out / 'samples64.png'}")
+
+
+def fid64(rep: Report, args, out: Path) -> None:
+    problem = missing_extra("torchmetrics", "torch_fidelity", "scipy")
+    if problem:
+        raise Skip(problem)
+    run = out / "run64"
+    if not (run / "checkpoints" / "last.pt").is_file():
+        raise RuntimeError(f"no 64 px run to score at {run} (the run64 part did not finish)")
     start = time.perf_counter()
     _run([sys.executable, "-m", "dcgan", "evaluate", str(run), "--n", "2000" if not args.dry_run else "200",
-          "--data-root", args.data_root, *common], timeout=rep.left())
-    timings["evaluate"] = time.perf_counter() - start
+          "--data-root", args.data_root, "--device", args.device], rep)
     metrics = json.loads((run / "metrics.json").read_text())
-    history = (run / "history.csv").read_text().strip().splitlines()
     fid = next(v for k, v in metrics["metrics"].items() if k.startswith("fid_"))
-    rep.add(f"- {len(history) - 1} iterations: train {timings['train']:.0f} s (with start-up and the first "
-            f"decode), sample {timings['sample']:.1f} s, evaluate {timings['evaluate']:.0f} s (with the "
-            "classifier when it had to be trained)",
-            f"- FID ({metrics['n_samples']} samples, {metrics['features']}): **{fid:.2f}**",
-            f"- grid: {out / 'samples64.png'}; run folder: {run}")
+    rep.add(f"- FID ({metrics['n_samples']} samples, {metrics['features']}): **{fid:.2f}**; "
+            f"evaluate {time.perf_counter() - start:.0f} s (with the classifier when it had to be trained)")
 
 
-def torchrun_one(rep: Report, args, out: Path) -> None:
-    import torch
-
-    device = "cuda:0" if not args.dry_run else "cpu"
-    # two processes (NCCL) where there are two GPUs; on one GPU one process, which forms no process group
-    nproc = min(2, torch.cuda.device_count()) if not args.dry_run else 1
+def _torchrun(rep: Report, args, out: Path, nproc: int, backend: str, *extra: str) -> str:
     r = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
               "-m", "dcgan", "train", "--dataset", "fashion-mnist", "--data-root", args.data_root, "--no-download",
-              "--max-steps", "50" if not args.dry_run else "3", "--nz", "16", "--ngf", "16", "--ndf", "16",
-              "--no-progress", "--device", device, "--out", str(out / "torchrun1")], timeout=rep.left())
-    done = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("done:")]  # the dcgan logger's
-    if not done:
-        raise RuntimeError("torchrun ended without the run's closing line:\n" + (r.stdout + r.stderr)[-2000:])
-    rep.add(f"- {nproc} process(es): {done[0]}")
+              "--nz", "16", "--ngf", "16", "--ndf", "16", "--batch-size", "32", "--snapshot-every", "2",
+              "--checkpoint-every", "2", "--no-progress", "--device", args.device, "--ddp-backend", backend,
+              "--deterministic", "--lr-decay", "0", "--out", str(out), *extra], rep, env={"OMP_NUM_THREADS": "1"})
+    return r.stdout + r.stderr
 
 
-class _CudagraphNotes(logging.Handler):
-    """Collects what torch logs about skipping CUDA graphs (a graph break, a CPU tensor, a mutation)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.notes: list[str] = []
-
-    def emit(self, record):
-        message = record.getMessage()
-        if "skipping cudagraphs" in message:
-            self.notes.append(message.strip().splitlines()[0][:200])
-
-
-def throughput(rep: Report, args) -> None:
+def torchrun(rep: Report, args, out: Path) -> None:
     import torch
+
+    from dcgan.checkpoint import load_checkpoint
+
+    backends = ["gloo"] + (["nccl"] if not args.dry_run and torch.cuda.device_count() >= 2 else [])
+    for backend in backends:
+        straight, stopped = out / f"torchrun-{backend}-straight", out / f"torchrun-{backend}-resumed"
+        log = _torchrun(rep, args, straight, 2, backend, "--max-steps", "6")
+        _torchrun(rep, args, stopped, 2, backend, "--max-steps", "4")
+        log_resumed = _torchrun(rep, args, stopped, 2, backend, "--max-steps", "6", "--resume", str(stopped))
+        a, b = load_checkpoint(straight), load_checkpoint(stopped)
+        same_history = (straight / "history.csv").read_text() == (stopped / "history.csv").read_text()
+        same_weights = all(torch.equal(a[n][k], b[n][k]) for n in ("G", "D") for k in a[n])
+        ranks = len(b.get("rng_ranks") or [])
+        agree = [line for line in (log + log_resumed).splitlines() if "replicas agree on every weight" in line]
+        where = "one GPU" if backend == "gloo" and not args.dry_run else "two GPUs" if backend == "nccl" else "the CPU"
+        rep.add(f"- 2 ranks over {backend} on {where}: 6 straight vs 4 + resume 2: history "
+                f"{'equal' if same_history else 'DIFFERS'}, weights {'equal bit for bit' if same_weights else 'DIFFER'}; "
+                f"{ranks} RNG states in the checkpoint; agreement lines: {len(agree)} of 2")
+        if not (same_history and same_weights and ranks == 2 and len(agree) == 2):
+            raise RuntimeError(f"two ranks over {backend}: the resumed run is not the uninterrupted one, or the "
+                               "ranks did not agree (see the line above)")
+
+
+def _throughput_args(args, tmp: Path):
     import throughput as tp
 
+    ns = argparse.Namespace(data_root=args.data_root, image_size=32, ngf=64 if not args.dry_run else 8,
+                            ndf=64 if not args.dry_run else 8, warmup=10 if not args.dry_run else 1,
+                            iters=50 if not args.dry_run else 2, workers=2, device=args.device, our_flags="")
+    dataset, nc, settings = tp.fashion_mnist_inputs(tmp, ns)
+    return tp, ns, dataset, nc, settings
+
+
+def compiled(rep: Report, args, out: Path) -> None:
+    import torch
+
+    from dcgan.compiled import cudagraph_skips, toolchain_problem
+
+    problem = toolchain_problem(args.device.split(":")[0])
+    if problem:
+        raise Skip(f"--compile needs {problem}")
     batches = (32, 128, 512) if not args.dry_run else (8,)
-    eager = [(b, p, "") for b in batches for p in ("fp32", "bf16")]
-    compiled = [(b, p, flags) for flags in ("--compile", "--compile --cuda-graphs")
-                for b in batches for p in ("fp32", "bf16")] if not args.dry_run else []
-    notes = _CudagraphNotes()
-    logging.getLogger("torch").addHandler(notes)
-    rows, left_out = [], []
+    cells = [(flags, b, p) for flags in ("--compile", "--compile --cuda-graphs") for b in batches
+             for p in (("fp32", "bf16") if not args.dry_run else ("fp32",))]
+    failed, cut, rows = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        ns = argparse.Namespace(data_root=args.data_root, image_size=32, ngf=64 if not args.dry_run else 8,
-                                ndf=64 if not args.dry_run else 8, warmup=10 if not args.dry_run else 1,
-                                iters=50 if not args.dry_run else 2, workers=2, device=args.device, our_flags="")
-        dataset, nc, settings = tp.fashion_mnist_inputs(Path(tmp), ns)
-        for b in batches:
-            ns.batch_size = b
-            rows.append(("tutorial", b, "fp32", "eager", tp.tutorial_loop(dataset, nc, torch.device(args.device), ns), ""))
-            rep.add(f"- tutorial, batch {b}: {rows[-1][4]:.0f} images/s")
-        for i, (b, precision, flags) in enumerate(eager + compiled):
-            # a compiled cell costs its compilation (about a minute): stop while there is room for the report
-            if flags and rep.left() < 75:
-                left_out.append(f"batch {b} {precision} {flags}")
+        tp, ns, _, _, settings = _throughput_args(args, Path(tmp))
+        for i, (flags, b, precision) in enumerate(cells):
+            name = f"batch {b}, {precision}, {flags}"
+            if rep.left() < 60:  # a cell costs its compilation, most of a minute
+                cut.append(name)
+                rep.add(f"- {name}: **CUT** (budget)")
                 continue
-            ns.batch_size, ns.our_flags = b, f"--precision {precision} {flags}".strip()
-            before = len(notes.notes)
-            if flags:
-                torch._dynamo.reset()  # each cell compiles for its own shapes and mode
-            speed = tp.our_loop(settings, Path(tmp) / f"ours{i}", ns)
-            note = "; ".join(sorted(set(notes.notes[before:])))
-            rows.append(("default", b, precision, flags or "eager", speed, note))
-            rep.add(f"- default, batch {b}, {precision}, {flags or 'eager'}: {speed:.0f} images/s"
-                    + (f" ({note})" if note else ""))
-    logging.getLogger("torch").removeHandler(notes)
-    tutorial = {b: s for loop, b, _, _, s, _ in rows if loop == "tutorial"}
-    rep.add("", "| loop | batch | precision | mode | images/s | vs tutorial at that batch | notes |",
-            "|---|---|---|---|---|---|---|",
-            *[f"| {loop} | {b} | {p} | {mode} | {s:.0f} | {s / tutorial[b]:.2f}x | {note} |"
-              for loop, b, p, mode, s, note in rows])
-    if left_out:
-        rep.add(f"- left out for time (--budget {args.budget:.0f} s): " + ", ".join(left_out))
+            ns.batch_size, ns.our_flags = b, f"--precision {precision} {flags}"
+            torch._dynamo.reset()  # each cell compiles for its own shapes and mode
+            skips = cudagraph_skips()
+            start = time.perf_counter()
+            try:
+                speed = tp.our_loop(settings, Path(tmp) / f"cell{i}", ns)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
+                failed.append(name)
+                rep.add(f"- {name}: **FAIL**: {type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}")
+                continue
+            skipped = cudagraph_skips() - skips
+            graphs_missing = "--cuda-graphs" in flags and skipped and args.device.startswith("cuda")
+            verdict = "FAIL" if graphs_missing else "PASS"
+            if graphs_missing:
+                failed.append(name)
+            rows.append((b, precision, flags, speed, skipped))
+            rep.add(f"- {name}: **{verdict}**, {speed:.0f} images/s, {time.perf_counter() - start:.0f} s with its "
+                    f"compilation; steps run without CUDA graphs (torch's cudagraph_skips): {skipped}")
+    rep.add("", "| batch | precision | mode | images/s | cudagraph skips |", "|---|---|---|---|---|",
+            *[f"| {b} | {p} | {f} | {s:.0f} | {k} |" for b, p, f, s, k in rows])
+    if failed:
+        raise RuntimeError("cells failed: " + "; ".join(failed))
+    if cut:
+        raise Cut("cells left for time: " + "; ".join(cut))
+
+
+def eager(rep: Report, args, out: Path) -> None:
+    import torch
+
+    batches = (32, 128, 512) if not args.dry_run else (8,)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tp, ns, dataset, nc, settings = _throughput_args(args, Path(tmp))
+        for b in batches:
+            if rep.left() < 20:
+                raise Cut(f"stopped before batch {b} (budget)")
+            ns.batch_size, ns.our_flags = b, ""
+            tutorial = tp.tutorial_loop(dataset, nc, torch.device(args.device), ns)
+            rows.append(("tutorial", b, "fp32", tutorial, tutorial))
+            for precision in ("fp32", "bf16"):
+                ns.our_flags = f"--precision {precision}"
+                rows.append(("default", b, precision, tp.our_loop(settings, Path(tmp) / f"b{b}{precision}", ns), tutorial))
+            rep.add(f"- batch {b}: " + ", ".join(f"{loop} {p} {s:.0f}" for loop, bb, p, s, _ in rows if bb == b)
+                    + " images/s")
+    rep.add("", "| loop | batch | precision | images/s | vs tutorial at that batch |", "|---|---|---|---|---|",
+            *[f"| {loop} | {b} | {p} | {s:.0f} | {s / t:.2f}x |" for loop, b, p, s, t in rows])
 
 
 def main(argv=None) -> int:
@@ -194,32 +387,69 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="outputs/gpu-check", help="folder of the report and the runs")
     parser.add_argument("--data-root", default="data", help="where Fashion-MNIST is (default: data, then the "
                                                             "system's dataset-fashion-mnist)")
-    parser.add_argument("--budget", type=float, default=480, help="seconds in all; the compiled throughput "
-                                                                  "cells stop when it runs out (default: 480)")
+    parser.add_argument("--budget", type=float, default=1500,
+                        help="seconds in all (default: 1500); parts that do not fit are CUT, and the check "
+                             "then does not pass")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which parts, comma-separated (default: all: "
+                                                                  f"{','.join(PARTS)})")
     parser.add_argument("--dry-run", action="store_true", help="every part on the CPU at toy sizes")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-
-    import torch
-
+    chosen = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown:
+        print(f"--parts: {', '.join(unknown)} unknown; the parts are {', '.join(PARTS)}", file=sys.stderr)
+        return 2
+    try:
+        import torch
+    except ImportError:
+        print(f"gpu-check needs torch in this Python ({sys.executable}): run it with the Python that has the "
+              "box's torch (make gpu-check PYTHON=/path/to/python), or make setup first", file=sys.stderr)
+        return 2
     if not args.dry_run and not torch.cuda.is_available():
-        print("gpu-check needs a CUDA GPU (torch.cuda.is_available() is False here); "
-              "--dry-run runs its parts on the CPU", file=sys.stderr)
+        print("gpu-check needs a CUDA GPU, and torch sees none: " + why_no_gpu(
+            torch.__version__, torch.version.cuda, nvidia_smi(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+            + " (--dry-run runs the parts on the CPU)", file=sys.stderr)
+        return 2
+    from dcgan.sources import _idx_dirs
+
+    if not any((d / "train-images-idx3-ubyte.gz").is_file() or (d / "train-images-idx3-ubyte").is_file()
+               for d in _idx_dirs("fashion-mnist", Path(args.data_root))):
+        print(f"gpu-check needs Fashion-MNIST on disk and found none under {args.data_root}/fashion-mnist or "
+              "/usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist, or copy its four IDX "
+              f"files into {args.data_root}/fashion-mnist/ (nothing is downloaded here)", file=sys.stderr)
         return 2
     args.device = "cuda" if not args.dry_run else "cpu"
     out = Path(args.out)
     rep = Report(out / "report.md", started, args.budget)
-    gpu = (f"{torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
-           if torch.cuda.is_available() else f"no GPU (dry run on {os.cpu_count()} CPU cores)")
-    rep.add("# GPU check", "", f"- {time.strftime('%Y-%m-%d %H:%M:%S')}; torch {torch.__version__}; {gpu}",
+    rep.add("# GPU check", "", f"- {time.strftime('%Y-%m-%d %H:%M:%S')}; budget {args.budget:.0f} s",
+            *machine_lines(args.dry_run),
             f"- command: python benchmarks/gpu_check.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    rep.part("CUDA tests (pytest -m cuda)", lambda r: cuda_tests(r, args))
-    rep.part("64 px default run: train, sample, evaluate", lambda r: run_64px(r, args, out))
-    rep.part("torchrun", lambda r: torchrun_one(r, args, out))
-    rep.part("Images per second", lambda r: throughput(r, args))
-    rep.add("", f"## Verdict: {'every part passed' if not rep.failed else 'FAILED: ' + ', '.join(rep.failed)} "
-                f"({time.perf_counter() - started:.0f} s)")
-    return 1 if rep.failed else 0
+    titles = {"suite": ("the whole test suite", lambda r: suite(r, args)),
+              "run64": ("64 px default run: train and sample", lambda r: run64(r, args, out)),
+              "fid64": ("64 px run: FID", lambda r: fid64(r, args, out)),
+              "torchrun": ("two ranks on one GPU: train, resume bit for bit, agreement", lambda r: torchrun(r, args, out)),
+              "compiled": ("compiled and CUDA-graphed steps", lambda r: compiled(r, args, out)),
+              "eager": ("images per second, eager", lambda r: eager(r, args, out))}
+    for name in PARTS:
+        if name in chosen:
+            rep.part(name, *titles[name])
+    left_out = [p for p in PARTS if p not in chosen]
+    v = rep.verdicts
+    failed = [p for p in v if v[p] == "FAIL"]
+    cut = [p for p in v if v[p] == "CUT"]
+    skipped = [p for p in v if v[p] == "SKIP"]
+    if failed:
+        verdict, code = f"FAILED: {', '.join(failed)}", 1
+    elif cut or left_out:
+        verdict, code = ("INCOMPLETE, not a pass: " + "; ".join(
+            ([f"cut for time: {', '.join(cut)}"] if cut else []) + ([f"not run: {', '.join(left_out)}"] if left_out else []))), 3
+    else:
+        verdict, code = "every part run passed", 0
+    if skipped and not failed:
+        verdict += f" (skipped for a missing extra: {', '.join(skipped)})"
+    rep.add("", f"## Verdict: {verdict} ({time.perf_counter() - started:.0f} s)")
+    return code
 
 
 if __name__ == "__main__":

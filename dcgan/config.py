@@ -26,6 +26,7 @@ SPLITS = ("train", "test", "all")
 PRECISIONS = ("auto", "fp32", "bf16")
 EVAL_FEATURES = ("classifier", "inception")
 DIVERGENCE_ACTIONS = ("stop", "rollback")
+DDP_BACKENDS = ("auto", "nccl", "gloo")
 TARGET_LOSSES = ("bce", "minimax", "lsgan", "ragan")  # losses with real/fake targets to smooth or flip
 
 
@@ -182,6 +183,9 @@ class TrainConfig:
                                          "staged through pinned memory)")
     ddp_timeout: int = setting(60, "torchrun: minutes the other processes wait for rank 0 while it alone decodes "
                                    "the dataset, trains the evaluation classifier or writes files")
+    ddp_backend: str = setting("auto", "torchrun: auto (NCCL on GPUs, gloo on CPUs), nccl, or gloo, which also runs "
+                                       "on GPUs and lets several processes share one (slower: to try the multi-process "
+                                       "paths on a one-GPU box)", choices=DDP_BACKENDS)
     on_divergence: str = setting("stop", "when a loss or weight turns NaN/Inf, or D wins outright: stop, or roll "
                                          "back to the last checkpoint with half the learning rates (up to 3 times)", choices=DIVERGENCE_ACTIONS)
     divergence_patience: int = setting(1000, "iterations in a row of D(G(z)) < 0.01 that count as D winning (bce, "
@@ -190,6 +194,8 @@ class TrainConfig:
     def __post_init__(self):
         _check(isinstance(self.ddp_timeout, int) and self.ddp_timeout > 0,
                f"--ddp-timeout must be a positive number of minutes, got {self.ddp_timeout!r}")
+        _check(self.ddp_backend in DDP_BACKENDS,
+               f"--ddp-backend must be one of {', '.join(DDP_BACKENDS)}, got {self.ddp_backend!r}")
         _check(self.on_divergence in DIVERGENCE_ACTIONS,
                f"--on-divergence must be stop or rollback, got {self.on_divergence!r}")
         _check(isinstance(self.divergence_patience, int) and self.divergence_patience >= 0,

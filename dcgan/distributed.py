@@ -47,39 +47,59 @@ class _Control:
 _control = _Control()
 
 
-def gpu_of(local_rank: int, visible: int) -> int:
-    """The GPU index this rank takes: its LOCAL_RANK among the GPUs it sees, or the only one it
-    sees (a launcher or cluster that sets CUDA_VISIBLE_DEVICES per process)."""
-    if visible == 1:
+def gpu_of(local_rank: int, visible: int, *, local_world: int = 1, backend: str = "nccl",
+           own_visible: bool = False) -> int:
+    """The GPU index this rank takes: its LOCAL_RANK among the GPUs it sees, or the only one it sees when
+    the launcher gave each process its own (`own_visible`: CUDA_VISIBLE_DEVICES names one GPU). Over
+    gloo, ranks may share GPUs (rank i takes GPU i mod visible); NCCL refuses two ranks on one GPU
+    ("Duplicate GPU detected"), so that is said here first, with what to do."""
+    if visible == 1 and own_visible:
         return 0
-    if local_rank >= visible:
-        raise ConfigError(f"this process is LOCAL_RANK {local_rank} but sees {visible} GPUs: launch at most "
-                          f"{visible} processes per node (torchrun --nproc-per-node {visible}), or give each "
-                          "process one GPU through CUDA_VISIBLE_DEVICES")
+    if backend == "gloo":
+        return local_rank % visible
+    if local_world > visible or local_rank >= visible:
+        raise ConfigError(f"this node runs {max(local_world, local_rank + 1)} processes but has {visible} GPU"
+                          f"{'s' if visible > 1 else ''}, and NCCL cannot give two processes one GPU: launch at most "
+                          f"{visible} (torchrun --nproc-per-node {visible}), give each process a GPU of its own "
+                          "through CUDA_VISIBLE_DEVICES, or add --ddp-backend gloo to share GPUs (slower; for "
+                          "trying the multi-process paths)")
     return local_rank
 
 
-def init_distributed(device_name: str, timeout_minutes: int = 60) -> tuple[Distributed, torch.device | None]:
-    """Join the process group torchrun set up (NCCL on GPUs, gloo on CPUs) and a gloo group for
-    host-side agreement; returns this rank's place and device (None when not under torchrun: the
-    caller picks the device)."""
+def _one_visible_gpu_each() -> bool:
+    """Whether the launcher set CUDA_VISIBLE_DEVICES to a single GPU for this process."""
+    names = [n for n in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if n.strip()]
+    return len(names) == 1
+
+
+def init_distributed(device_name: str, timeout_minutes: int = 60, backend: str = "auto"
+                     ) -> tuple[Distributed, torch.device | None]:
+    """Join the process group torchrun set up (`backend` auto: NCCL on GPUs, gloo on CPUs) and a gloo
+    group for host-side agreement; returns this rank's place and device (None when not under
+    torchrun: the caller picks the device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed(), None
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if device_name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device_name} under torchrun, but CUDA is not available")
     # any cuda* (cuda, cuda:0, ...) means "the GPUs": each rank takes the one its LOCAL_RANK names
     use_cuda = torch.cuda.is_available() and (device_name == "auto" or device_name.startswith("cuda"))
+    if backend == "auto":
+        backend = "nccl" if use_cuda else "gloo"
+    if backend == "nccl" and not use_cuda:
+        raise ConfigError("--ddp-backend nccl needs CUDA GPUs; on CPUs use --ddp-backend auto or gloo")
     if use_cuda:
-        index = gpu_of(local_rank, torch.cuda.device_count())
+        index = gpu_of(local_rank, torch.cuda.device_count(), local_world=local_world, backend=backend,
+                       own_visible=_one_visible_gpu_each())
         torch.cuda.set_device(index)
         device = torch.device("cuda", index)
     else:
         device = torch.device("cpu")
     if not dist.is_initialized():
-        kwargs = {"device_id": device} if use_cuda and _accepts_device_id() else {}
-        dist.init_process_group("nccl" if use_cuda else "gloo", **kwargs)
+        kwargs = {"device_id": device} if backend == "nccl" and _accepts_device_id() else {}
+        dist.init_process_group(backend, **kwargs)
     # NCCL keeps its default timeout: in the training collectives every rank is in step, and a stuck
     # one should end the run. The control group waits as long as rank 0's one-off jobs may take.
     _control.group = dist.new_group(backend="gloo", timeout=timedelta(minutes=timeout_minutes))
@@ -181,6 +201,8 @@ def replicas_agree(modules: list[torch.nn.Module], d: Distributed) -> bool:
     if not d.enabled:
         return True
     flat = torch.cat([p.detach().float().flatten() for m in modules for p in m.parameters()])
+    if dist.get_backend() == "gloo":  # gloo gathers host tensors only (it all-reduces GPU ones, as DDP needs)
+        flat = flat.cpu()
     gathered = [torch.empty_like(flat) for _ in range(d.world)]
     dist.all_gather(gathered, flat)
     return all(torch.equal(gathered[0], g) for g in gathered[1:])

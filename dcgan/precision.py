@@ -54,15 +54,22 @@ def machine_key(shape: str, device: torch.device | None = None) -> str:
     return f"{cpu} | {torch.get_num_threads()} threads | torch {torch.__version__.split('+')[0]} | {shape}"
 
 
+ROUNDS = 3  # timings of each precision, taken in turns; the fastest of each counts
+
+
 def choose_precision(name: str, device: torch.device, *, shape: str = "",
-                     time_step: Callable[[str], float] | None = None, say: Callable[[str], None] = print) -> str:
+                     time_step: Callable[[str], float] | None = None, say: Callable[[str], None] = print,
+                     deterministic: bool = False) -> str:
     """fp32 or bf16. `auto`: where bf16 can be fast (a CPU with bf16 instructions, a GPU with bf16
     tensor cores), whichever `time_step(precision)` (seconds per training step) finds faster,
     measured once per machine (the GPU's name, or the CPU's model and thread count) and `shape`,
     then read from the cache; elsewhere fp32 (emulated bf16 is never faster). On a GPU a small
-    model's step is mostly kernel launches, which bf16 does not shorten: it has to earn its place."""
+    model's step is mostly kernel launches, which bf16 does not shorten: it has to earn its place.
+    Under `deterministic`, auto is fp32: a run meant to repeat must not hang on a timing."""
     if name != "auto":
         return name
+    if deterministic:
+        return "fp32"
     if time_step is None or not bf16_can_help(device):
         return "fp32"
     key, path = machine_key(shape, device), cache_file()
@@ -71,7 +78,9 @@ def choose_precision(name: str, device: torch.device, *, shape: str = "",
     except (OSError, ValueError):
         known = {}
     if key not in known:
-        fp32, bf16 = time_step("fp32"), time_step("bf16")
+        # in turns, so a clock that speeds up or slows down (boost, a neighbour) weighs on both alike
+        rounds = [(time_step("fp32"), time_step("bf16")) for _ in range(ROUNDS)]
+        fp32, bf16 = min(r[0] for r in rounds), min(r[1] for r in rounds)
         known[key] = {"precision": "bf16" if bf16 < fp32 else "fp32", "bf16_speedup": round(fp32 / bf16, 3)}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +94,13 @@ def choose_precision(name: str, device: torch.device, *, shape: str = "",
     return known[key]["precision"]
 
 
-def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, steps: int = 4, warmup: int = 2):
+def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, steps: int = 10, warmup: int = 3,
+               min_seconds: float = 0.2):
     """A time_step for choose_precision: seconds per training step of copies of the models on the
     (real, cond) batch `make_batch()` gives, made only when a timing runs (the run's own weights,
-    optimisers and random numbers, the GPU's generators among them, are left as they were). On a GPU
-    the clock is read only after the queued kernels have finished."""
+    optimisers and random numbers, the GPU's generators among them, are left as they were): at least
+    `steps` steps and `min_seconds` (a GPU step of a few milliseconds is otherwise all noise). On a
+    GPU the clock is read only after the queued kernels have finished."""
     from .runtime import private_rng
     from .steps import Nets, train_step
 
@@ -101,16 +112,21 @@ def step_timer(nets, opt_g, opt_d, rules, make_batch: Callable[[], tuple], *, st
             og = type(opt_g)(G.parameters(), **{k: v for k, v in opt_g.defaults.items() if k != "params"})
             od = type(opt_d)(D.parameters(), **{k: v for k, v in opt_d.defaults.items() if k != "params"})
             trial_rules = copy.copy(rules)
-            trial_rules.bf16 = precision == "bf16"
+            trial_rules.bf16, trial_rules.cuda_graphs = precision == "bf16", False
             on_gpu = batch[0].device.type == "cuda"
-            for i in range(warmup + steps):
-                if i == warmup:
-                    if on_gpu:  # the warm-up's kernels are done before the clock starts
-                        torch.cuda.synchronize(batch[0].device)
-                    start = time.perf_counter()
+            for _ in range(warmup):
                 train_step(trial, od, og, trial_rules, lambda: batch)
-            if on_gpu:  # kernels run asynchronously: the steps end when the GPU is done with them
+            if on_gpu:  # the warm-up's kernels are done before the clock starts
                 torch.cuda.synchronize(batch[0].device)
-            return (time.perf_counter() - start) / steps
+            start, done = time.perf_counter(), 0
+            while True:
+                for _ in range(steps):
+                    train_step(trial, od, og, trial_rules, lambda: batch)
+                done += steps
+                if on_gpu:  # kernels run asynchronously: the steps end when the GPU is done with them
+                    torch.cuda.synchronize(batch[0].device)
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_seconds:
+                    return elapsed / done
 
     return time_step

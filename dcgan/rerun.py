@@ -125,7 +125,7 @@ def _runs(runs_dir: Path) -> list[dict]:
 
 def _differences(old: dict, new: dict, ignore=()) -> list[tuple[str, object, object]]:
     """(setting, old, new) for each setting that makes the two runs different runs."""
-    skip = WATCHING | {"checkpoint_every", "keep_last", "ddp_timeout"} | set(ignore)
+    skip = WATCHING | {"checkpoint_every", "keep_last", "ddp_timeout", "ddp_backend"} | set(ignore)
     return [(k, old.get(k), new[k]) for k in new if k not in skip and old.get(k) != new[k]]
 
 

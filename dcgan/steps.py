@@ -9,6 +9,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from .compiled import new_graph_step
 from .config import ObjectiveConfig
 from .conditions import mismatched
 from .distributed import mean_over_ranks
@@ -50,6 +51,7 @@ class StepRules:
     condition: str = "none"
     bf16: bool = False
     device_type: str = "cpu"
+    cuda_graphs: bool = False  # each D step (with the G step after the last) is a step of CUDA graphs
 
     def __post_init__(self):
         self.objective: Objective = OBJECTIVES[self.oc.loss]
@@ -91,6 +93,7 @@ def d_step(nets: Nets, opt_d: torch.optim.Optimizer, rules: StepRules, real: Ten
     "score real high, fake low") on one real batch (b, nc, S, S) and as many fakes. `d_step_index`
     counts D's steps over the run: a lazy penalty applies when it is a multiple of its interval."""
     oc, b = rules.oc, real.shape[0]
+    new_graph_step(rules.cuda_graphs)  # the graphs' outputs of the step before may be overwritten from here on
     noise = torch.randn(b, rules.nz, 1, 1, device=real.device)
     # fakes get the real batch's conditions; with mode seeking, its halves pair up under one condition
     fake_cond = paired_conditions(cond) if oc.mode_seeking else cond

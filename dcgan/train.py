@@ -15,6 +15,7 @@ import torch
 
 from .batches import RealBatches
 from .checkpoint import CheckpointError, load_checkpoint, run_dir_of
+from .compiled import check_toolchain, compile_nets
 from .conditions import dataset_conditions, eval_conditions, fixed_conditions
 from .config import Config, run_defining
 from .data import ImageDataset, load_dataset, to_model_range
@@ -77,7 +78,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         _with_history(saved, history_until(run_dir_of(resume) / "history.csv", saved["iteration"]), resume)
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
-        ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout)  # a no-op outside torchrun
+        ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout, tc.ddp_backend)  # a no-op outside torchrun
         together = False  # whether every rank ends here at once (a finished, stopped or diverged run)
         try:
             history = _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot)
@@ -123,8 +124,10 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
         state.load_state_dict(saved)
         _set_hyperparameters(state, cfg)  # the checkpoint's optimiser states carry its rates and betas
     state.history.run_dir, state.history.evals = run_dir, state.evals
-    rules = StepRules(oc, cfg.model.nz, cfg.model.condition, device_type=device.type)
-    rules.bf16 = _precision(cfg, state, nets, rules, data, conds, device, ddp) == "bf16"
+    rules = StepRules(oc, cfg.model.nz, cfg.model.condition, device_type=device.type,
+                      cuda_graphs=tc.compile and tc.cuda_graphs)
+    precision = _precision(cfg, state, nets, rules, data, conds, device, ddp, saved)
+    rules.bf16 = precision == "bf16"
 
     bar = tqdm(total=total_steps, initial=state.step, desc="training", unit="it", dynamic_ncols=True,
                disable=not (tc.progress and ddp.is_main), mininterval=0.5)
@@ -134,12 +137,15 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
         writer.prepare(fresh=saved is None)  # only now that the data is known to be there
         evaluate = _evaluator(cfg, data, conds, state, device) if tc.eval_every and ddp.is_main else None
         nets_bytes = checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else []))
-        writer.start({**cfg.to_dict(), "provenance": provenance(device)}, nets_bytes, planned=total_steps)
+        # the precision the run trains in, whatever --precision said: a resume or rerun keeps it
+        writer.start({**cfg.to_dict(), "provenance": {**provenance(device), "precision": precision}}, nets_bytes,
+                     planned=total_steps)
 
     # ---- the loop, with recovery around it: on divergence, stop, or go back to the last good checkpoint
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones ----
     with stop_requests() as stop:
-        run = _Run(cfg, state, nets, rules, device, ddp, writer, bar, stop, evaluate, total_steps, steps_per_epoch)
+        run = _Run(cfg, state, nets, rules, device, ddp, writer, bar, stop, evaluate, total_steps, steps_per_epoch,
+                   precision)
         for rollback in range(MAX_ROLLBACKS + 1):
             try:
                 # each attempt draws batches from where its state stands (a rollback goes back)
@@ -196,6 +202,7 @@ class _Run:
     evaluate: Callable[[], dict] | None  # FID during training, on the writing rank only
     total_steps: int
     steps_per_epoch: int
+    precision: str  # fp32 or bf16, as trained: checkpoints carry it
 
 
 def _loop(run: _Run, next_batch: RealBatches) -> None:
@@ -236,7 +243,7 @@ def _loop(run: _Run, next_batch: RealBatches) -> None:
         rngs = gather_rng_states(ddp) if (checkpoint or stopping or eval_due) else None
 
         def checkpoint_dict() -> dict:
-            return state.state_dict(config_dict, steps_per_epoch, rng_ranks=rngs)
+            return {**state.state_dict(config_dict, steps_per_epoch, rng_ranks=rngs), "precision": run.precision}
 
         writer.logged(state.history)
         if pending.last is not None:
@@ -292,9 +299,12 @@ def _set_hyperparameters(state: TrainState, cfg: Config) -> None:
 
 
 def _precision(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, data: ImageDataset, conds,
-               device: torch.device, ddp: Distributed) -> str:
-    """fp32 or bf16; `auto` times both on this machine once per model shape (dcgan/precision.py).
+               device: torch.device, ddp: Distributed, saved: dict | None) -> str:
+    """fp32 or bf16; `auto` times both on this machine once per model shape (dcgan/precision.py), and
+    a resumed run keeps the one its checkpoint trained in (another GPU must not switch it silently).
     Under torchrun ranks timing at once would measure each other, so there auto stays fp32."""
+    if cfg.train.precision == "auto" and saved is not None and saved.get("precision"):
+        return saved["precision"]
     b, S = cfg.train.batch_size // ddp.world, cfg.data.image_size
 
     def stand_in_batch():  # made only if a timing runs; its own generator leaves the run's RNG alone
@@ -306,7 +316,7 @@ def _precision(cfg: Config, state: TrainState, nets: Nets, rules: StepRules, dat
     shape = (f"{S}px {data.channels}ch nz {cfg.model.nz} ngf {cfg.model.ngf} ndf {cfg.model.ndf} batch {b} "
              f"{cfg.objective.loss} d_steps {cfg.objective.d_steps} channels_last {cfg.train.channels_last}")
     return choose_precision(cfg.train.precision, device, shape=shape, time_step=timer,
-                            say=report if ddp.is_main else lambda _: None)
+                            say=report if ddp.is_main else lambda _: None, deterministic=cfg.train.deterministic)
 
 
 def _memory_format(cfg: Config):
@@ -317,6 +327,8 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
            ddp: Distributed) -> tuple[TrainState, Nets]:
     """Models, optimisers and accelerators (each a no-op when off), EMA, fixed noise: a fresh state."""
     tc, mc, oc = cfg.train, cfg.model, cfg.objective
+    if tc.compile:
+        check_toolchain(device)
     G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels, image_size=cfg.data.image_size,
                         d_norm=cfg.d_norm, spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std,
                         n_cond=len(cond_names), embed_dim=mc.embed_dim, d_condition=mc.d_condition,
@@ -327,10 +339,9 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
     opt_g = make_optimizer(G, rate_g, cfg)
     opt_d = make_optimizer(D, rate_d, cfg)
     nets = Nets.plain(G, D)
-    if tc.compile:
-        mode = "reduce-overhead" if tc.cuda_graphs else None
-        nets.G_trained = torch.compile(G, mode=mode)
-        nets.D_trained = nets.D_frozen = torch.compile(D, mode=mode)
+    if tc.compile:  # the compiled modules share the plain ones' weights (dcgan/compiled.py)
+        nets.G_trained, nets.D_trained = compile_nets(G, D, cuda_graphs=tc.cuda_graphs)
+        nets.D_frozen = nets.D_trained
     if ddp.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 

@@ -65,9 +65,19 @@ def file_size_limit(limit: int):
     return cap
 
 
+@pytest.fixture
+def cpu_box(monkeypatch):
+    """A machine without a GPU, whatever this one has: for the defaults that depend on the device
+    (`auto` resolves to the GPU on a GPU box). The GPU box's side is tested with the opposite stand-in."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
 def tiny_config(data_root, out, **overrides) -> Config:
-    """A model small enough that a few dozen CPU iterations take seconds."""
-    settings = dict(dataset="fashion-mnist", data_root=str(data_root), image_size=32, nz=16, ngf=8,
+    """A model small enough that a few dozen CPU iterations take seconds; on the CPU unless `device` says
+    otherwise (on a GPU box `auto` would take the GPU and its recipe settings)."""
+    settings = dict(device="cpu", dataset="fashion-mnist", data_root=str(data_root), image_size=32, nz=16, ngf=8,
                     ndf=8, batch_size=32, max_steps=20, snapshot_every=10, checkpoint_every=10,
                     out=str(out), progress=False, download=False, log_every=5)
     settings.update(overrides)

@@ -98,10 +98,10 @@ def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
         return slow_bf16[p]
 
     assert precision.choose_precision("auto", cpu, shape="a", time_step=time_step, say=said.append) == "fp32"
-    assert timed == ["fp32", "bf16"] and "fp32" in said[0] and "remembered" in said[0]
+    assert timed == ["fp32", "bf16"] * 3 and "fp32" in said[0] and "remembered" in said[0]  # in turns
     # the second run on this machine and shape reads the answer instead of timing again
     assert precision.choose_precision("auto", cpu, shape="a", time_step=time_step, say=said.append) == "fp32"
-    assert len(timed) == 2 and len(said) == 1
+    assert len(timed) == 6 and len(said) == 1
     fast_bf16 = {"fp32": 1.0, "bf16": 0.7}  # an EPYC with native bf16
     assert precision.choose_precision("auto", cpu, shape="b", time_step=fast_bf16.get, say=said.append) == "bf16"
     monkeypatch.setattr(precision, "native_bf16", lambda: False)  # emulated bf16: never timed
@@ -126,7 +126,7 @@ def test_auto_precision_on_a_gpu_is_measured_per_gpu_model(tmp_path, monkeypatch
 
     assert precision.choose_precision("auto", gpu, shape="s", time_step=launch_bound, say=print) == "fp32"
     assert precision.choose_precision("auto", gpu, shape="s", time_step=launch_bound, say=print) == "fp32"
-    assert timed == ["fp32", "bf16"]  # measured once, then remembered
+    assert timed == ["fp32", "bf16"] * 3  # measured once (three rounds in turns), then remembered
     name[0] = "NVIDIA A10"
     assert precision.choose_precision("auto", gpu, shape="s", time_step={"fp32": 1.0, "bf16": 0.8}.get,
                                       say=print) == "bf16"
@@ -134,7 +134,7 @@ def test_auto_precision_on_a_gpu_is_measured_per_gpu_model(tmp_path, monkeypatch
     assert "NVIDIA H100" in known and "NVIDIA A10" in known
     monkeypatch.setattr(precision, "bf16_can_help", lambda device: False)  # e.g. a V100
     assert precision.choose_precision("auto", gpu, shape="t", time_step=launch_bound) == "fp32"
-    assert len(timed) == 2
+    assert len(timed) == 6
 
 
 def test_step_timer_leaves_the_run_untouched(fmnist_root):
@@ -213,3 +213,32 @@ def test_fused_adam_on_a_cpu_with_an_old_torch_is_one_message(monkeypatch):
     with pytest.raises(ConfigError, match=r"--fused-adam on a CPU needs torch 2.4 or newer \(this is 2.3.1"):
         make_optimizer(model, 1e-3, Config.from_flat(fused_adam=True))
     assert make_optimizer(model, 1e-3, Config.from_flat()).defaults["lr"] == 1e-3
+
+
+def test_auto_precision_is_written_down_kept_on_resume_and_fp32_when_deterministic(fmnist_root, tmp_path,
+                                                                                   monkeypatch):
+    """The precision auto chose is in config.json and the checkpoint; a resume keeps it even where a
+    new timing would choose otherwise (another GPU); --deterministic with auto trains in fp32, untimed."""
+    import json
+    import sys
+
+    from dcgan import precision
+
+    train_module = sys.modules["dcgan.train"]  # the package's `train` is the function
+
+    monkeypatch.setattr(precision, "bf16_can_help", lambda device: True)
+    timings = {"fp32": 1.0, "bf16": 0.5}
+    monkeypatch.setattr(train_module, "step_timer", lambda *a, **k: lambda p: timings[p])
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache-a"))
+    run = tmp_path / "run"
+    train(tiny_config(fmnist_root, run, max_steps=2, precision="auto"))
+    assert json.loads((run / "config.json").read_text())["provenance"]["precision"] == "bf16"
+    assert load_checkpoint(run)["precision"] == "bf16"
+    timings.update(fp32=0.5, bf16=1.0)  # what a timing on another machine would find
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache-b"))
+    train(tiny_config(fmnist_root, run, max_steps=4, precision="auto"), resume=run)
+    assert load_checkpoint(run)["precision"] == "bf16"
+    assert json.loads((run / "config.json").read_text())["provenance"]["precision"] == "bf16"
+    monkeypatch.setattr(train_module, "step_timer", lambda *a, **k: lambda p: pytest.fail("timed when deterministic"))
+    train(tiny_config(fmnist_root, tmp_path / "det", max_steps=2, precision="auto", deterministic=True))
+    assert load_checkpoint(tmp_path / "det")["precision"] == "fp32"

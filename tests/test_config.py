@@ -38,7 +38,7 @@ def test_round_trip_through_dict():
     assert Config.from_dict(old).objective.penalty_clip == "joint" and cfg.objective.penalty_clip == "own"
 
 
-def test_defaults_are_the_default_recipe_and_classic_is_the_paper():
+def test_defaults_are_the_default_recipe_and_classic_is_the_paper(cpu_box):
     cfg = Config()
     assert cfg == Config.from_flat()  # one set of defaults, however the config is built
     classic = Config.from_flat(recipe="classic")

@@ -74,13 +74,25 @@ def test_two_process_resume_equals_uninterrupted(fmnist_root, tmp_path):
         assert torch.equal(weights_a[k], weights_b[k]), k
 
 
-def test_each_rank_takes_its_gpu():
-    """LOCAL_RANK picks among the GPUs a process sees; a process that sees one (CUDA_VISIBLE_DEVICES set
-    per rank by a launcher or cluster) takes it; more ranks than GPUs is one clear message."""
+def test_each_rank_takes_its_gpu(monkeypatch):
+    """LOCAL_RANK picks among the GPUs a process sees; a process the launcher gave one GPU
+    (CUDA_VISIBLE_DEVICES set per rank) takes it; more ranks than GPUs over NCCL is one clear message
+    (NCCL's own is "Duplicate GPU detected"); over gloo, ranks share the GPUs."""
     from dcgan.config import ConfigError
-    from dcgan.distributed import gpu_of
+    from dcgan.distributed import _one_visible_gpu_each, gpu_of
 
-    assert [gpu_of(r, 4) for r in range(4)] == [0, 1, 2, 3]
-    assert gpu_of(3, 1) == 0
-    with pytest.raises(ConfigError, match="LOCAL_RANK 2 but sees 2 GPUs.*--nproc-per-node 2"):
-        gpu_of(2, 2)
+    assert [gpu_of(r, 4, local_world=4) for r in range(4)] == [0, 1, 2, 3]
+    assert gpu_of(3, 1, local_world=4, own_visible=True) == 0
+    with pytest.raises(ConfigError, match="runs 3 processes but has 2 GPUs.*--nproc-per-node 2.*--ddp-backend gloo"):
+        gpu_of(2, 2, local_world=3)
+    # torchrun --nproc-per-node 2 on a one-GPU box: every rank would take GPU 0
+    with pytest.raises(ConfigError, match="runs 2 processes but has 1 GPU, and NCCL cannot"):
+        gpu_of(1, 1, local_world=2)
+    assert [gpu_of(r, 1, local_world=2, backend="gloo") for r in range(2)] == [0, 0]
+    assert [gpu_of(r, 2, local_world=4, backend="gloo") for r in range(4)] == [0, 1, 0, 1]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert _one_visible_gpu_each()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert not _one_visible_gpu_each()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert not _one_visible_gpu_each()

@@ -267,7 +267,7 @@ def test_presets_and_validation():
         Config.from_flat(recipe="fancy")
 
 
-def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys):
+def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys, cpu_box):
     from dcgan.config import DEFAULT_RECIPE, RECIPES, flat_defaults
 
     default = Config.from_flat()

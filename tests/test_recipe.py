@@ -80,11 +80,14 @@ def test_the_default_takes_its_gpu_batch_on_a_gpu(monkeypatch, fmnist_root, tmp_
     from dcgan.recipes import ON_GPU
 
     gpu_batch = ON_GPU["r1-ema-b32"]["batch_size"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU box: auto is the CPU
     assert Config.from_flat().train.batch_size == 32 == Config.from_flat(device="cuda:0", batch_size=32).train.batch_size
+    assert Config.from_flat() == Config()
     assert Config.from_flat(device="cuda").train.batch_size == gpu_batch
     assert Config.from_flat(device="cuda:1").train.batch_size == gpu_batch
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert Config.from_flat().train.batch_size == gpu_batch  # auto finds a GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU box: auto finds the GPU
+    assert Config.from_flat().train.batch_size == gpu_batch
+    assert Config.from_flat() != Config()  # the dataclass defaults are the CPU box's
     assert Config.from_flat(device="cpu").train.batch_size == 32
     assert Config.from_flat(recipe="classic").train.batch_size == 128
     assert Config.from_flat(recipe="r1-ema").train.batch_size == 64

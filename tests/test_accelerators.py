@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dcgan.checkpoint import load_checkpoint
+from dcgan.compiled import toolchain_problem
 from dcgan.runtime import place_images, torch_older_than
 from dcgan.sample import load_generator
 from dcgan.train import train
@@ -58,6 +59,81 @@ def test_compile_matches_eager_with_gradient_penalty(fmnist_root, tmp_path):
     assert not any(k.startswith("_orig_mod") for k in G.state_dict())
 
 
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_cuda_graphs_mode_marks_each_step_and_matches_eager(fmnist_root, tmp_path, monkeypatch):
+    """--compile --cuda-graphs (reduce-overhead; on the CPU torch runs it without graphs): every D step
+    starts a new step of CUDA graphs, and a conditional run that calls D three ways (with features,
+    plain, a wrong condition; then frozen for G's step) trains as eagerly."""
+    marks = []
+    real_mark = torch.compiler.cudagraph_mark_step_begin
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: (marks.append(1), real_mark()))
+    settings = dict(d_steps=2, max_steps=3, condition="class", deterministic=False, channels_last=False,
+                    precision="fp32", recipe="classic", mismatch_weight=0.5)
+    torch.manual_seed(0)
+    eager = train(tiny_config(fmnist_root, tmp_path / "eager", **settings))
+    assert marks == []
+    graphed = train(tiny_config(fmnist_root, tmp_path / "graphed", compile=True, cuda_graphs=True, **settings))
+    assert len(marks) == 3 * 2  # one per D step
+    for key in ("loss_d", "loss_g"):
+        for x, y in zip(eager[key], graphed[key]):
+            assert x == pytest.approx(y, rel=1e-3, abs=1e-4), key
+
+
+def test_graph_outputs_get_memory_of_their_own():
+    """Under CUDA graphs a compiled module's outputs live in memory its next replay overwrites: the
+    wrapper hands out copies (gradients still flow), and D always runs its one graph, with features."""
+    from dcgan.compiled import FreshOutputs
+
+    class Pooled(torch.nn.Module):  # stands in for a graphed module: one output buffer, reused
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(3))
+            self.pool = torch.zeros(3)
+            self.calls = []
+
+        def forward(self, x, cond=None, with_features=False):
+            self.calls.append(with_features)
+            out = x * self.w
+            return (out, out * 2) if with_features else out
+
+    D = Pooled()
+    wrapped = FreshOutputs(D, features=True)
+    x = torch.arange(3.0)
+    logits = wrapped(x)
+    both = wrapped(x, with_features=True)
+    assert D.calls == [True, True] and isinstance(both, tuple) and not isinstance(logits, tuple)
+    assert logits.data_ptr() != both[0].data_ptr()
+    logits.sum().backward()
+    assert torch.equal(D.w.grad, x)
+    G = FreshOutputs(lambda z, cond=None: D.pool, features=False)
+    assert G(x).data_ptr() != D.pool.data_ptr()
+
+
+def test_compile_without_a_toolchain_is_one_message(fmnist_root, tmp_path, monkeypatch, capsys):
+    """--compile where the compiler (CPU: C++; GPU: C and Python.h, for Triton) is missing: one message
+    naming what to install, exit 2, before anything trains."""
+    from dcgan import compiled
+    from dcgan.cli import main
+
+    for name in ("CC", "CXX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    assert "no C compiler" in compiled.toolchain_problem("cuda")
+    assert "no C++ compiler" in compiled.toolchain_problem("cpu")
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(compiled.sysconfig, "get_paths", lambda: {"include": str(tmp_path / "include")})
+    assert "no Python headers" in compiled.toolchain_problem("cuda") and compiled.toolchain_problem("cpu") is None
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    args = ["train", "--dataset", "fashion-mnist", "--data-root", str(fmnist_root), "--nz", "16", "--ngf", "8",
+            "--ndf", "8", "--max-steps", "2", "--no-progress", "--no-download", "--device", "cpu", "--compile",
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--compile needs a compiler toolchain on this machine: no C++ compiler" in err and "Traceback" not in err
+    assert "apt-get install g++" in err and not (tmp_path / "run").exists()
+
+
 @cuda
 def test_cuda_paths(fmnist_root, tmp_path):
     images = torch.zeros(10, 1, 32, 32, dtype=torch.uint8)
@@ -65,7 +141,11 @@ def test_cuda_paths(fmnist_root, tmp_path):
     assert place_images(images, torch.device("cuda"), False) is images  # no second host copy
     for i, settings in enumerate(({}, {"data_on_device": False},  # batches staged through pinned buffers
                                   {"precision": "bf16", "fused_adam": True, "cudnn_benchmark": True},
-                                  {"compile": True, "cuda_graphs": True, "precision": "bf16"})):
+                                  {"compile": True, "cuda_graphs": True, "precision": "bf16"},
+                                  # D called three ways (features, plain, wrong condition), twice a step
+                                  {"compile": True, "cuda_graphs": True, "condition": "class", "d_steps": 2})):
+        if settings.get("compile") and toolchain_problem("cuda"):
+            pytest.skip(f"--compile on this GPU box: {toolchain_problem('cuda')}")
         out = tmp_path / f"run{i}"  # a folder each: two settings of one size must not share one
         history = train(tiny_config(fmnist_root, out, max_steps=12, device="cuda", **settings))
         assert all(math.isfinite(v) for v in history["loss_d"] + history["loss_g"])

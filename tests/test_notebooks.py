@@ -13,7 +13,12 @@ NOTEBOOKS = REPO / "notebooks"
 
 
 def execute(name, workdir, notebook=None, **parameters):
-    """Run notebooks/<name> (or the edited copy `notebook`) in notebooks/, as a user's Jupyter would."""
+    """Run notebooks/<name> (or the edited copy `notebook`) in notebooks/, as a user's Jupyter would; on the
+    CPU where the notebook has a device setting (on a GPU box `auto` would take the GPU's recipe settings)."""
+    source = json.loads(Path(notebook or NOTEBOOKS / name).read_text())
+    if any(line.startswith("device = ") for c in source["cells"]
+           if "parameters" in c.get("metadata", {}).get("tags", []) for line in c["source"]):
+        parameters.setdefault("device", "cpu")
     output = Path(workdir) / name
     papermill.execute_notebook(str(notebook or NOTEBOOKS / name), str(output), parameters=parameters,
                                cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)

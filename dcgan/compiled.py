@@ -45,8 +45,8 @@ class FreshOutputs(nn.Module):
     overwrites; a GAN step keeps G's fakes through D's step until G's, and D's logits in the statistics,
     so each output gets its own memory (a copy of a batch of logits and images: cheap beside the step).
 
-    D is always called with its features, one graph where three calls (with features, plain, frozen)
-    would each compile and record their own."""
+    D is always called with its features: D's step runs one graph where its calls with and without
+    features would compile and record one each (G's step, with D's weights frozen, runs a second)."""
 
     def __init__(self, compiled: nn.Module, *, features: bool):
         super().__init__()

@@ -17,10 +17,12 @@ ARGS = ["--dataset", "fashion-mnist", "--nz", "16", "--ngf", "8", "--ndf", "8", 
         "--no-progress", "--no-download"]
 
 
-def torchrun(data_root, out, *extra):
+def torchrun(data_root, out, *extra, device="cpu", backend="gloo"):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    args = ARGS if device == "cpu" else [*ARGS[:ARGS.index("--device")], *ARGS[ARGS.index("--device") + 2:],
+                                         "--device", device, "--ddp-backend", backend]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "dcgan", "train", *ARGS, "--data-root", str(data_root), "--out", str(out), *extra]
+           "-m", "dcgan", "train", *args, "--data-root", str(data_root), "--out", str(out), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=out.parent)
 
 
@@ -56,15 +58,19 @@ def _run_files(out):
     return (out / "history.csv").read_text(), weights, state
 
 
-def test_two_process_resume_equals_uninterrupted(fmnist_root, tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
+def test_two_process_resume_equals_uninterrupted(fmnist_root, tmp_path, device):
     """N + M iterations under torchrun == N, stop, resume, M more: bit for bit, which needs every
-    rank's own RNG state back (each draws its own noise) and the same batch order on every rank."""
+    rank's own RNG state back (each draws its own noise) and the same batch order on every rank. On a
+    GPU both ranks share GPU 0 over gloo (CUDA tensors, DDP's all-reduce, the host-side agreement)."""
     flat = ["--deterministic", "--lr-decay", "0"]  # a longer resumed run would move the rates' tail
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     for out, extra in ((straight, ["--max-steps", "9"]), (stopped, ["--max-steps", "6"]),
                        (stopped, ["--max-steps", "9", "--resume", str(stopped)])):
-        r = torchrun(fmnist_root, out, *flat, *extra)
+        r = torchrun(fmnist_root, out, *flat, *extra, device=device)
         assert r.returncode == 0, r.stderr[-3000:]
+        assert "2 processes: replicas agree on every weight" in r.stderr
     history_a, weights_a, state_a = _run_files(straight)
     history_b, weights_b, state_b = _run_files(stopped)
     assert len(state_b["rng_ranks"]) == 2  # one state per rank, and they differ
@@ -96,3 +102,11 @@ def test_each_rank_takes_its_gpu(monkeypatch):
     assert not _one_visible_gpu_each()
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert not _one_visible_gpu_each()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() != 1, reason="needs a box with exactly one CUDA GPU")
+def test_two_ranks_on_one_gpu_over_nccl_is_one_message(fmnist_root, tmp_path):
+    r = torchrun(fmnist_root, tmp_path / "run", device="cuda", backend="nccl")
+    assert r.returncode != 0 and "this node runs 2 processes but has 1 GPU, and NCCL cannot" in r.stderr
+    assert "Duplicate GPU" not in r.stderr

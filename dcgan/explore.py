@@ -12,13 +12,17 @@ from .models import Generator
 
 
 @torch.no_grad()
-def latent_directions(G: Generator, k: int = 5, n: int = 2000, seed: int = 0) -> torch.Tensor:
+def latent_directions(G: Generator, k: int = 5, n: int = 2000, seed: int = 0, progress: bool = True) -> torch.Tensor:
     """The k main directions of G's latent space, (k, nz) unit vectors, as GANSpace finds them (Härkönen et
     al. 2020): principal components of G's first-layer activations over n random z, carried back to z by a
     least-squares fit. Moving z along direction 0 changes what G's first layer varies most with."""
+    from tqdm.auto import tqdm
+
     device = next(G.parameters()).device
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
-    acts = _first_activations(G, z.to(device)).flatten(1).double().cpu()  # (n, features)
+    chunks = z.split(250)
+    acts = torch.cat([_first_activations(G, c.to(device)).flatten(1).double().cpu()  # (n, features)
+                      for c in tqdm(chunks, desc="latent directions", disable=not progress, leave=False)])
     centred = acts - acts.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)  # rows of v: the components, strongest first
     coeff = centred @ v[:k].T  # (n, k): each z's place along the components
@@ -34,16 +38,27 @@ def _first_activations(G: Generator, z: torch.Tensor) -> torch.Tensor:
         cond = torch.zeros(len(z), G.n_cond, device=z.device)
         cond[:, 0] = 1
     seen = {}
+
+    def keep_and_stop(mod, inp, out):  # the rest of G (most of its cost) is not needed
+        seen["out"] = out.detach()
+        raise _Enough
+
     relu = next(m for m in G.main if isinstance(m, torch.nn.ReLU))
-    handle = relu.register_forward_hook(lambda mod, inp, out: seen.setdefault("out", out.detach()))
+    handle = relu.register_forward_hook(keep_and_stop)
+    was_training = G.training
     try:
-        was_training = G.training
         G.eval()
         G(z, cond)
-        G.train(was_training)
+    except _Enough:
+        pass
     finally:
+        G.train(was_training)
         handle.remove()
     return seen["out"]
+
+
+class _Enough(Exception):
+    """Raised from a hook once the first block's activations are in hand."""
 
 
 @dataclass
@@ -98,9 +113,10 @@ def render(G: Generator, point: Point, directions: torch.Tensor, scale: int = 4)
     return buffer.getvalue()
 
 
-def explorer(G: Generator, *, directions: int = 5, seed: int = 0, scale: int = 4):
+def explorer(G: Generator, *, directions: int = 5, seed: int = 0, scale: int | None = None):
     """An ipywidgets panel over G: sliders for the seed, the main latent directions, truncation, a second
-    seed and the way towards it, and a class menu for a class-conditional G; the image follows each move."""
+    seed and the way towards it, and a class menu for a class-conditional G; the image follows each move.
+    The image is drawn square at `scale` times G's size (default: about 256 pixels), never stretched."""
     from .extras import require
 
     require("notebooks", "the explorer")
@@ -116,7 +132,10 @@ def explorer(G: Generator, *, directions: int = 5, seed: int = 0, scale: int = 4
     names = list(getattr(G, "cond_names", []) or [])
     is_class = names and getattr(G, "condition", "class") == "class"
     cls = w.Dropdown(options=[(n, i) for i, n in enumerate(names)], description="class") if is_class else None
-    image = w.Image(format="png")
+    scale = scale or max(1, round(256 / G.image_size))
+    side = f"{G.image_size * scale}px"  # its own size: a flex row would stretch it to the sliders' height
+    image = w.Image(format="png", layout=w.Layout(width=side, height=side, min_width=side, flex="0 0 auto",
+                                                  object_fit="contain"))
 
     def point() -> Point:
         return Point(seed_s.value, tuple(s.value for s in steps), trunc.value, cls.value if cls else None,
@@ -129,6 +148,6 @@ def explorer(G: Generator, *, directions: int = 5, seed: int = 0, scale: int = 4
     for c in controls:
         c.observe(redraw, names="value")
     redraw()
-    panel = w.HBox([image, w.VBox(controls)])
+    panel = w.HBox([image, w.VBox(controls)], layout=w.Layout(align_items="flex-start"))
     panel.point, panel.redraw, panel.directions = point, redraw, dirs  # for scripts and tests
     return panel

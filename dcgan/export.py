@@ -67,7 +67,8 @@ def save_animation(pictures: list, out: str | Path, *, frame_ms: int = 500) -> P
     return out
 
 
-def animate_run(run_dir: str | Path, out: str | Path, *, frame_ms: int = 500, max_frames: int = MAX_FRAMES) -> Path:
+def animate_run(run_dir: str | Path, out: str | Path, *, frame_ms: int = 500, max_frames: int = MAX_FRAMES,
+                progress: bool = True) -> Path:
     """The run's fixed-noise snapshots, each captioned with its iteration, as one animation file."""
     from PIL import Image
 
@@ -78,8 +79,16 @@ def animate_run(run_dir: str | Path, out: str | Path, *, frame_ms: int = 500, ma
     if not frames:
         raise FileNotFoundError(f"{run_dir} has no snapshots in samples/ yet: train first (or point at a run folder)")
     chosen = keep_frames(len(frames), max_frames)
-    pictures = [captioned(np.asarray(Image.open(frames[k])), titles[k]) for k in chosen]
+    pictures = [captioned(np.asarray(Image.open(frames[k])), titles[k])
+                for k in _bar(chosen, "animation frames", progress)]
     return save_animation(pictures, out, frame_ms=frame_ms)
+
+
+def _bar(items, desc: str, progress: bool):
+    """A progress bar over `items` (a notebook cell that works for half a minute shows it is working)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, disable=not progress, leave=False)
 
 
 @torch.no_grad()
@@ -114,10 +123,11 @@ def latent_walk(G, points: int, *, steps: int = 8, n: int = 16, seed: int = 0) -
     return frames
 
 
-def save_walk(G, points: int, out: str | Path, *, seed: int = 0, nrow: int = 4, frame_ms: int = 80) -> Path:
+def save_walk(G, points: int, out: str | Path, *, seed: int = 0, nrow: int = 4, frame_ms: int = 80,
+              progress: bool = True) -> Path:
     from .viz import grid_array
 
     check_output(out)
     pictures = [captioned(grid_array(images, nrow=nrow), caption)
-                for images, caption in latent_walk(G, points, seed=seed)]
+                for images, caption in _bar(latent_walk(G, points, seed=seed), "latent walk frames", progress)]
     return save_animation(pictures, out, frame_ms=frame_ms)

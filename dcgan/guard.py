@@ -79,6 +79,10 @@ def check_output_folder(folder: Path, need: int) -> None:
                           "free some space or choose another --out")
 
 
+# what a notebook's background launch (watch.start_training) writes into the run folder before training starts
+LAUNCH_FILES = frozenset({"train.log", "settings.json"})
+
+
 def set_aside_previous_run(run_dir: Path) -> Path | None:
     """A fresh start in a folder that holds an earlier run moves that run to a sibling folder first,
     so its checkpoints survive and its snapshots do not leak into the new run's animation.
@@ -86,7 +90,7 @@ def set_aside_previous_run(run_dir: Path) -> Path | None:
     Returns where it went (None when there was nothing to move). A non-empty folder that is not a
     run folder is refused rather than moved: `--out` probably names the wrong place.
     """
-    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+    if not run_dir.is_dir() or not any(p.name not in LAUNCH_FILES for p in run_dir.iterdir()):
         return None
     if not ((run_dir / "config.json").is_file() or (run_dir / "checkpoints").is_dir()):
         raise ConfigError(f"--out {run_dir} is a folder with other files in it, not a run folder; "

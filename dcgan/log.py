@@ -1,6 +1,7 @@
 """Messages for the person running dcgan, through the standard `dcgan` logger.
 
-They show by default (INFO and up, on stderr, written through tqdm so an open progress bar stays whole).
+They show by default (INFO and up, on stderr, or stdout for INFO in a Jupyter kernel, written through tqdm
+so an open progress bar stays whole).
 Silence them with `logging.getLogger("dcgan").setLevel(logging.WARNING)`; send them elsewhere by giving
 that logger handlers of your own (`logging.getLogger("dcgan").handlers = [handler]`)."""
 
@@ -14,15 +15,24 @@ LOGGER = "dcgan"
 
 class TqdmHandler(logging.Handler):
     """A record as one line on the current sys.stderr (looked up at each message: notebooks and pytest
-    swap it), through tqdm.write so a progress bar being drawn is not broken in two."""
+    swap it), through tqdm.write so a progress bar being drawn is not broken in two. In a Jupyter kernel,
+    messages below WARNING go to stdout: JupyterLab paints stderr as an error, and a run's `done:` is none."""
 
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm.auto import tqdm
 
+        to_stdout = record.levelno < logging.WARNING and _in_kernel()
         try:
-            tqdm.write(self.format(record), file=sys.stderr)
+            tqdm.write(self.format(record), file=sys.stdout if to_stdout else sys.stderr)
         except Exception:  # a closed stream must not end a training run
             self.handleError(record)
+
+
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's ZMQ shell), without importing IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def report(message: str) -> None:

@@ -139,7 +139,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
         nets_bytes = checkpoint_bytes([nets.G, nets.D] + ([state.ema.shadow] if state.ema else []))
         # the precision the run trains in, whatever --precision said: a resume or rerun keeps it
         writer.start({**cfg.to_dict(), "provenance": {**provenance(device), "precision": precision}}, nets_bytes,
-                     planned=total_steps)
+                     planned=total_steps, iteration=state.step)
 
     # ---- the loop, with recovery around it: on divergence, stop, or go back to the last good checkpoint
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones ----
@@ -226,6 +226,7 @@ def _loop(run: _Run, next_batch: RealBatches) -> None:
         pending.append(stats, (state.batches_done - 1) // steps_per_epoch)
         state.step += 1
         bar.update(1)
+        writer.heartbeat(state.step)  # status.json's iteration every few seconds, for watchers
 
         # ---- what is due at this iteration; each write comes after exactly one flush ----
         step, last = state.step, state.step >= total_steps

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,6 +20,16 @@ from .guard import check_output_folder, set_aside_previous_run
 from .history import History, write_evals_csv, write_history_csv
 from .log import report
 from . import viz
+
+HEARTBEAT = 5.0  # seconds between status.json's "running" updates
+
+
+def read_status(run_dir: Path) -> dict:
+    """status.json as a dict; {} when missing or caught mid-replace."""
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 class RunWriter:
@@ -54,26 +66,43 @@ class RunWriter:
         for stale in self.ckpt_dir.glob(".*.tmp-*"):  # half-written files of a run killed mid-save
             stale.unlink()
 
-    def start(self, config: dict, checkpoint_bytes: int, planned: int) -> None:
+    def start(self, config: dict, checkpoint_bytes: int, planned: int, iteration: int = 0) -> None:
         """Before the first step: the folder takes writes and has room; config.json, status.json."""
         check_output_folder(self.ckpt_dir, checkpoint_bytes)
         with self._writing("the run's settings", self.run_dir / "config.json"):
             (self.run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         self.config, self.planned = config, planned
+        # this process's share of the run, for a steady rate and the run's total time (a resumed run adds on)
+        earlier = read_status(self.run_dir) if iteration else {}
+        self.started, self.start_iteration = time.time(), iteration
+        self.earlier_seconds = float(earlier.get("train_seconds") or 0.0)
         if self.tensorboard:
             from .tensorboard_log import open_tensorboard
 
             with self._tensorboard():
                 self.tb = open_tensorboard(self.run_dir)
-        self.status("running")
+        self.status("running", iteration)
 
     def status(self, status: str, step: int | None = None, message: str = "") -> None:
-        """status.json: running (or killed), finished, interrupted or diverged; `dcgan runs` reads it."""
+        """status.json: running (or killed), finished, interrupted or diverged; `dcgan runs` and watchers
+        read it. It also says which process writes it (pid, host), since when and from which iteration (a
+        steady rate), and the run's training time so far."""
+        now = time.time()
         record = {"status": status, "planned": self.planned, "iteration": step, "message": message,
-                  "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
+                  "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)), "time": now,
+                  "pid": os.getpid(), "host": socket.gethostname(), "started": self.started,
+                  "start_iteration": self.start_iteration,
+                  "train_seconds": round(self.earlier_seconds + now - self.started, 1)}
         with self._writing("the run's status", self.run_dir / "status.json"), \
                 replacing(self.run_dir / "status.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1) + "\n")
+        self.last_status = now
+
+    def heartbeat(self, step: int) -> None:
+        """Every HEARTBEAT seconds, the iteration in status.json: a watcher's line moves between snapshots.
+        A clock read per iteration, a small file every few seconds."""
+        if time.time() - self.last_status >= HEARTBEAT:
+            self.status("running", step)
 
     def log(self, message: str) -> None:
         report(message)
@@ -183,8 +212,9 @@ class NullWriter(RunWriter):
     """What ranks other than 0 write: nothing."""
 
     def prepare(self, *, fresh: bool) -> None: ...
-    def start(self, config: dict, checkpoint_bytes: int, planned: int) -> None: ...
+    def start(self, config: dict, checkpoint_bytes: int, planned: int, iteration: int = 0) -> None: ...
     def status(self, status: str, step: int | None = None, message: str = "") -> None: ...
+    def heartbeat(self, step: int) -> None: ...
     def log(self, message: str) -> None: ...
     def logged(self, history: History) -> None: ...
     def snapshot(self, step: int, grid, history: History) -> None: ...

@@ -296,9 +296,15 @@ def test_train_notebook_in_the_background_returns_at_once(fmnist_root, tmp_path)
     assert run.parent == runs and f"{run.name}: iteration" in text_of(nb)  # the watcher's status line
     deadline = time.time() + 300
     while read_run(run).status != "finished":
-        assert time.time() < deadline, (runs / f"{run.name}.log").read_text()[-2000:]
+        assert time.time() < deadline, (run / "train.log").read_text()[-2000:]
         time.sleep(1)
-    assert read_run(run).iteration == 200 and "done: 200 iterations" in (runs / f"{run.name}.log").read_text()
+    assert read_run(run).iteration == 200 and "done: 200 iterations" in (run / "train.log").read_text()
+    # Run All again, unchanged: nothing trains, and the training cell shows the run as it ended
+    again = text_of(execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs),
+                            **{**TINY_TRAIN, "overrides": {**TINY, "max-steps": 200}}))
+    assert "already trained its 200 iterations" in again and "iteration 200 of 200" in again
+    assert "- finished</b>" in again and "(final, " in again and "_anim_img" in again  # the line, the player
+    assert "waiting for the first snapshot" not in again
 
 
 def test_compare_notebook(fmnist_root, tmp_path):

@@ -29,6 +29,7 @@ def test_a_finished_run_reads_as_finished(finished):
     assert (view.status, view.iteration, view.planned, view.epoch) == ("finished", 8, 8, 0)
     assert view.grid.name == "step_0000008.png" and view.seconds_left is None
     assert view.line().startswith("a: iteration 8 of 8, epoch 0") and view.line().endswith("- finished")
+    assert "s of training" in view.line() and "it/s" not in view.line()  # a finished run's time, not a speed
     assert read_run(finished / "nothing-yet").status == "starting"
 
 
@@ -56,7 +57,10 @@ def test_a_run_in_its_own_process_is_watched_stopped_and_continued(fmnist_root, 
     assert start_training(again).wait(300) == 0
     done = read_run(plan.run_dir)
     assert (done.status, done.iteration) == ("finished", 1500)
-    assert "done: 1500 iterations" in (tmp_path / f"{plan.run_dir.name}.log").read_text()
+    log = (plan.run_dir / "train.log").read_text()  # the launch's files sit in the run folder, none beside it
+    assert "done: 1500 iterations" in log and "stopped at iteration" in log
+    assert sorted(p.name for p in tmp_path.iterdir()) == [plan.run_dir.name]
+    assert (plan.run_dir / "settings.json").is_file() and done.train_seconds > 0
 
 
 def test_the_watcher_follows_to_the_end_outside_a_browser(finished, capsys):
@@ -104,3 +108,90 @@ def test_comparing_reruns_shows_only_what_differs(finished):
     assert "<th>lr</th>" in differences_html(runs) and "<td>b</td>" in differences_html(runs)
     assert "same settings" in differences_html([finished / "a", finished / "a"])
     assert len(plot_last_grids(runs).axes) == 2 and len(plot_losses_overlaid(runs).axes) == 2
+
+
+class _Launched:
+    """Stands in for start_training's handle: when it was launched, and whether it still runs."""
+
+    def __init__(self, started_at: float, running: bool = True):
+        self.started_at, self.running, self.process = started_at, running, object()
+
+
+def _status(run, status, at, iteration, **extra):
+    import json
+
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "status.json").write_text(json.dumps({"status": status, "planned": 150, "iteration": iteration,
+                                                 "time": at, "started": at - 10, **extra}))
+
+
+def test_the_watchers_states_from_status_files_in_every_order(tmp_path):
+    """starting, running, quiet, stopped, continued, finished, exited: what a watcher makes of the status a
+    run folder holds, with and without the process a notebook launched."""
+    import os
+    import socket
+
+    from dcgan.watch import FINAL, phase
+
+    run, now = tmp_path / "run", time.time()
+    assert phase(read_run(run)) == "starting"  # nothing written yet
+    _status(run, "interrupted", now - 100, 80)  # a stopped run, as Run All finds it again
+    assert phase(read_run(run)) == "stopped" in FINAL
+    launched = _Launched(started_at=now)  # its continuation was just launched: the old word is not final
+    view = read_run(run)
+    assert phase(view, launched) == "starting" and "it stood interrupted at iteration 80" in view.line("starting")
+    _status(run, "running", now + 5, 90, start_iteration=80)
+    view = read_run(run)
+    assert phase(view, launched) == "running" and "continued from iteration 80" in view.line("running")
+    assert view.its_per_second == pytest.approx(1.0)  # steady: (90 - 80) over the 10 s since it began
+    _status(run, "finished", now + 20, 150, train_seconds=125.0)
+    view = read_run(run)
+    assert phase(view, launched) == "finished" and "2m05s of training" in view.line("finished")
+    _status(run, "interrupted", now - 100, 80)  # launched, then gone without writing a word
+    assert phase(read_run(run), _Launched(now, running=False)) == "exited"
+    _status(run, "running", now + 5, 90)  # began, then killed: its status still says running
+    assert phase(read_run(run), _Launched(now, running=False)) == "exited"
+    # no launch known: a running status that went quiet is quiet unless its writer still runs here
+    _status(run, "running", now, 90, pid=2**22 + 12345, host=socket.gethostname())
+    os.utime(run / "status.json", (now - 300, now - 300))
+    assert phase(read_run(run)) == "quiet"
+    _status(run, "running", now, 90, pid=os.getpid(), host=socket.gethostname())
+    os.utime(run / "status.json", (now - 300, now - 300))
+    assert phase(read_run(run)) == "running"  # slow, but its process is alive
+    _status(run, "diverged", now, 90)
+    assert phase(read_run(run)) == "diverged"
+
+
+def test_a_watcher_follows_a_continued_run_to_its_real_end(tmp_path, capsys):
+    """The continued run's process was just launched; its folder still says interrupted. The watcher waits
+    for the new process's word and follows it to finished."""
+    run, now = tmp_path / "run", time.time()
+    _status(run, "interrupted", now - 100, 80)
+    watcher = Watcher(run, every=0.05, training=_Launched(started_at=now))
+    time.sleep(0.5)
+    assert not watcher.ended and watcher.phase == "starting"
+    _status(run, "running", time.time(), 100, start_iteration=80)
+    time.sleep(0.3)
+    assert not watcher.ended and watcher.phase == "running"
+    _status(run, "finished", time.time(), 150, train_seconds=30.0)
+    assert watcher.wait(10).status == "finished" and watcher.phase == "finished"
+    out = capsys.readouterr().out
+    assert "it stood interrupted" in out and "continued from iteration 80" in out and "30s of training" in out
+    assert "as of" not in out and "@keyframes" not in out  # the page's clock is for the page
+
+
+def test_views_say_how_old_they_are(tmp_path, capsys):
+    from dcgan.watch import _line_html
+
+    run, now = tmp_path / "run", time.time()
+    _status(run, "running", now, 90)
+    live = _line_html(read_run(run), "running")
+    assert "(as of " in live and "class='dcgan-stale'" in live and "visibility: hidden" in live
+    assert "animation: dcgan-stale-" in live and "10s forwards" in live and "not live" in live
+    final = _line_html(read_run(run), "finished")
+    assert "(final, " in final and "dcgan-stale" not in final
+    watcher = Watcher(run, every=0.05)
+    time.sleep(0.3)
+    watcher.stop()
+    watcher.wait(5)
+    assert "not live; run this cell again" in capsys.readouterr().out

@@ -51,7 +51,7 @@ def start_training(plan, *, python: str = sys.executable) -> TrainingProcess:
     """Train what `plan` (rerun.plan_run) decided in a separate `dcgan train` process and return at once:
     a new run from its settings (RUN/settings.json), or the run to continue or extend; a finished run starts
     nothing. Its messages go to RUN/train.log; watch(plan.run_dir, training=...) shows it, with a stop button."""
-    if plan.action == "finished":
+    if plan.action in ("finished", "training"):  # nothing to train here: it ended, or another process trains it
         return TrainingProcess([], None, plan.run_dir)
     tc, run_dir = plan.config.train, Path(plan.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

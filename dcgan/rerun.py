@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import WATCHING, Config, ConfigError, flat_settings
+from .writer import writer_alive
 
 # the run's length: changed, it is a new run unless extend=True and the run is otherwise the same
 _LENGTH = ("epochs", "max_steps")
@@ -21,7 +22,8 @@ _LENGTH = ("epochs", "max_steps")
 
 @dataclasses.dataclass
 class RunPlan:
-    """The decision: `action` is new, continue, extend or finished; `config` trains in `run_dir`
+    """The decision: `action` is new, continue, extend, finished or training (another process trains it
+    now); `config` trains in `run_dir`
     (its `out`), from `resume` (the run folder, or None for a fresh start); `reason` says why."""
 
     action: str
@@ -39,6 +41,7 @@ def plan_run(config: Config, runs_dir: str | Path, *, extend: bool = False) -> R
 
     - a run with the same settings that stopped before its end (interrupted, killed) continues;
     - a run with the same settings that finished is shown as it is (train() does no steps);
+    - a run with the same settings that a live process trains now is only watched;
     - with `extend`, a run that differs only in a longer length (epochs, max_steps) goes on to it;
     - anything else is a new run in `runs_dir/<date-time>-<what changed>`.
     Call it in one process: under torchrun, decide first and hand every rank the same folder.
@@ -48,6 +51,10 @@ def plan_run(config: Config, runs_dir: str | Path, *, extend: bool = False) -> R
     runs = _runs(runs_dir)  # most recently trained first
     same = [r for r in runs if _differences(r["flat"], flat, ignore=_LENGTH) == []]
     for run in same:
+        if writer_alive(run["status"]):  # trained right now (a background process, a terminal): watch it
+            return _plan("training", config, run["dir"],
+                         f"{run['dir']} is training now with these settings (process {run['status']['pid']}, "
+                         f"iteration {run['status'].get('iteration')}): watching it, training nothing more")
         if not (run["dir"] / "checkpoints" / "last.pt").is_file():
             continue  # stopped before its first checkpoint: nothing to continue from
         old, new = _length(run["flat"]), _length(flat)

@@ -17,7 +17,7 @@ from .batches import RealBatches
 from .checkpoint import CheckpointError, load_checkpoint, run_dir_of
 from .compiled import check_toolchain, compile_nets
 from .conditions import dataset_conditions, eval_conditions, fixed_conditions
-from .config import Config, run_defining
+from .config import Config, ConfigError, run_defining
 from .data import ImageDataset, load_dataset, to_model_range
 from .distributed import (Distributed, agree, finish, gather_rng_states, init_distributed, main_first,
                           replicas_agree)
@@ -32,7 +32,7 @@ from .runtime import (algorithm_settings, default_run_dir, make_optimizer, place
 from .stabilisers import EMA, noise_std
 from .state import TrainState
 from .steps import Nets, StepRules, train_step
-from .writer import NullWriter, RunWriter
+from .writer import NullWriter, RunWriter, read_status, writer_alive
 
 N_FIXED = 64  # fixed noise vectors behind every snapshot grid
 MAX_ROLLBACKS = 3
@@ -77,6 +77,12 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         _check_resumable(saved, config, resume)
         _with_history(saved, history_until(run_dir_of(resume) / "history.csv", saved["iteration"]), resume)
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
+    if resume is not None:  # two processes writing one run folder would garble it
+        status = read_status(run_dir)
+        if writer_alive(status) and status.get("pid") != os.getpid():
+            raise ConfigError(f"{run_dir} is being trained right now by process {status['pid']} (iteration "
+                              f"{status.get('iteration')}); let it finish or stop it (Ctrl-C there, or its stop "
+                              "button), then resume")
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
         ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout, tc.ddp_backend)  # a no-op outside torchrun
         together = False  # whether every rank ends here at once (a finished, stopped or diverged run)

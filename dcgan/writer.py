@@ -32,6 +32,20 @@ def read_status(run_dir: Path) -> dict:
         return {}
 
 
+def writer_alive(status: dict) -> bool:
+    """Whether the process that wrote a "running" status still runs (knowable only on its own host)."""
+    pid = status.get("pid")
+    if status.get("status") != "running" or not pid or status.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
 class RunWriter:
     """The run folder's one writer. Under torchrun only rank 0 has one; the others get a
     NullWriter, so the loop never asks which rank it is on."""

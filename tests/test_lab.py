@@ -217,6 +217,64 @@ def test_watch_a_run_trained_elsewhere_and_pick_it_up_after_a_reload(tmp_path, f
     _keep(tmp_path, "jupyterlab-watch.png")
 
 
+def _menu(page, menu: str, command: str):
+    page.click(f".lm-MenuBar-itemLabel:text-is('{menu}')")
+    page.click(f"li[data-command='{command}']")
+
+
+def _wait_text(page, text: str, timeout: int = 240_000):
+    page.wait_for_function("(t) => document.querySelector('.jp-Notebook').innerText.includes(t)", arg=text,
+                           timeout=timeout)
+
+
+def test_a_background_run_stopped_continued_and_a_reloaded_view_marked_stale(tmp_path, fmnist_root):
+    """02 with background = True as a user runs it: the stop button ends the run with a checkpoint; Run All
+    again continues it, and the view follows the new process instead of the old "interrupted"; after a reload
+    the saved view says it is not live; Run All once more reattaches (nothing trains twice) and follows the run
+    to finished. The notebook opens unmodified."""
+    folder, runs = tmp_path / "notebooks", tmp_path / "runs"
+    folder.mkdir()
+    _notebook_with({**TINY, "overrides": {**TINY["overrides"], "max-steps": 3000, "checkpoint-every": 3000},
+                    "snapshot_every": 50, "data_root": str(fmnist_root), "out_dir": str(runs), "background": True},
+                   folder / "02_train.ipynb")
+    with _jupyterlab(folder, tmp_path) as (url, token), playwright.sync_playwright() as p:
+        browser, page = _open(p, url, token, "02_train.ipynb")
+        try:
+            assert page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0  # opens unmodified
+            _run_all(page)
+            stop = page.locator(".jp-OutputArea-output button:has-text('stop')")
+            stop.wait_for(timeout=120_000)
+            _wait_text(page, " - running")
+            stop.click()  # what Ctrl-C does: the iteration ends, a checkpoint is written
+            _wait_text(page, "- stopped (interrupted, checkpoint written)")
+            assert stop.count() == 0  # the button goes with the run
+            _wait_idle(page)
+            _run_all(page)  # the same settings: the stopped run continues in a new process
+            _wait_text(page, "continued from iteration")
+            assert "- stopped" not in _status_line(page)
+            _menu(page, "File", "docmanager:save")
+            page.wait_for_timeout(1500)
+            page.reload()  # the saved view of a run that goes on training
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            _wait_idle(page)
+            page.wait_for_timeout(12_000)  # STALE_AFTER, 10 s, without an update
+            stale = page.locator(".jp-OutputArea-output .dcgan-stale")
+            assert stale.count() == 1 and stale.is_visible() and "not live" in stale.inner_text()
+            page.screenshot(path=str(tmp_path / "jupyterlab-stale.png"), full_page=False)
+            _run_all(page)  # reattach: the run trains in its process; this only watches it
+            _wait_text(page, "is training now with these settings")
+            _wait_text(page, "- finished", timeout=400_000)
+            _wait_text(page, "(final, ")
+            text = page.inner_text(".jp-Notebook")
+        finally:
+            browser.close()
+    (run,) = [d for d in runs.iterdir() if d.is_dir()]
+    log = (run / "train.log").read_text()
+    assert "stopped at iteration" in log and log.count("done: 3000 iterations") == 1  # trained once to the end
+    assert "iteration 3000 of 3000" in text and "of training" in text and "Traceback" not in text
+    _keep(tmp_path, "jupyterlab-stale.png")
+
+
 def test_explorer_slider_moves_the_image(tmp_path, fmnist_root):
     from conftest import tiny_config
     from dcgan.train import train
@@ -229,7 +287,7 @@ def test_explorer_slider_moves_the_image(tmp_path, fmnist_root):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     _notebook([f"import dcgan\nG = dcgan.load_generator({str(tmp_path / 'run')!r}, 'cpu')\n"
-               "dcgan.explorer(G, directions=3, scale=6)"], folder / "explore.ipynb")
+               "dcgan.explorer(G, directions=3)"], folder / "explore.ipynb")
     with _jupyterlab(folder, tmp_path) as (url, token), playwright.sync_playwright() as p:
         browser, page = _open(p, url, token, "explore.ipynb")
         try:
@@ -243,6 +301,11 @@ def test_explorer_slider_moves_the_image(tmp_path, fmnist_root):
                 page.keyboard.press("ArrowRight")
             page.wait_for_function("(src) => document.querySelector('.jp-OutputArea-output img').getAttribute('src')"
                                    " !== src", arg=before, timeout=60_000)
+            # drawn at its own size and shape, not stretched to the sliders' column
+            natural_w, natural_h, shown_w, shown_h = page.evaluate(
+                "() => { const i = document.querySelector('.jp-OutputArea-output img'); const r = "
+                "i.getBoundingClientRect(); return [i.naturalWidth, i.naturalHeight, r.width, r.height]; }")
+            assert (shown_w, shown_h) == (natural_w, natural_h) and natural_w == natural_h >= 256
             page.screenshot(path=str(tmp_path / "jupyterlab-explorer.png"), full_page=False)
         finally:
             browser.close()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
+from dcgan.config import ConfigError
 from dcgan.compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
 from dcgan.explore import Point, explorer, latent_directions, render, _first_activations
 from dcgan.rerun import plan_run
@@ -47,6 +48,11 @@ def test_a_run_in_its_own_process_is_watched_stopped_and_continued(fmnist_root, 
         moving = seen[-1]
         assert moving.status == "running" and moving.planned == 1500
         assert moving.its_per_second and moving.seconds_left > 0 and "it/s" in moving.line()
+        # Run All again while it trains: the notebook watches it, and nothing resumes it a second time
+        busy = plan_run(config, tmp_path)
+        assert busy.action == "training" and "is training now" in str(busy) and busy.run_dir == plan.run_dir
+        with pytest.raises(ConfigError, match="is being trained right now by process"):
+            train(busy.config, resume=busy.run_dir)
     finally:
         code = training.stop()  # as Ctrl-C: the iteration ends and a checkpoint is written
     assert code == 0

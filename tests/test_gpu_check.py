@@ -128,6 +128,9 @@ def test_setup_reuses_the_cuda_torch_this_python_has(tmp_path):
 
 def test_make_gpu_check_installs_nothing():
     """The target runs on the Python at hand (.venv's if there is one) and never sets a venv up."""
-    r = subprocess.run(["make", "-n", "gpu-check", "VENV=/nonexistent", "PYTHON=/opt/box/bin/python3"],
-                       capture_output=True, text=True, cwd=REPO, timeout=60)
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}  # under make test
+    r = subprocess.run(["make", "--no-print-directory", "-n", "gpu-check", "VENV=/nonexistent",
+                        "PYTHON=/opt/box/bin/python3"], capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
     assert r.stdout.strip().splitlines() == ["/opt/box/bin/python3 benchmarks/gpu_check.py --out outputs/gpu-check"]

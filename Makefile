@@ -47,7 +47,8 @@ LAB_PORT ?= 8888
 lab: setup
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json  # no news pop-up
-	$(VENV)/bin/jupyter lab --notebook-dir=. --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) \
+	$(VENV)/bin/jupyter lab --config=jupyter/jupyter_server_config.py --notebook-dir=. --no-browser \
+	  --ip=127.0.0.1 --port=$(LAB_PORT) \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )  # containers run as root
 
 strip-notebooks:

@@ -55,6 +55,15 @@ def _check_resumable(state: dict, cfg: Config, path) -> None:
                               "run without --resume.")
 
 
+def _refuse_if_training(run_dir: Path) -> None:
+    """Two processes writing one run folder would garble it: a resume waits until the other has ended."""
+    status = read_status(run_dir)
+    if writer_alive(status):
+        raise ConfigError(f"{run_dir} is being trained right now by process {status['pid']} (iteration "
+                          f"{status.get('iteration')}); let it finish or stop it (Ctrl-C there, or its stop "
+                          "button), then resume")
+
+
 def train(config: Config, *, resume: str | os.PathLike | None = None,
           on_snapshot: Callable[[int, Path, dict], None] | None = None) -> History:
     """Train a DCGAN as `config` says and return its per-iteration history.
@@ -73,16 +82,13 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         require("tensorboard", "--tensorboard")
     saved = None
     if resume is not None:
+        given = Path(resume)  # the run folder, its checkpoints/ or a file in it: before any checkpoint exists
+        _refuse_if_training(given if (given / "status.json").is_file() else
+                            given.parent if given.name == "checkpoints" or given.is_dir() else given.parent.parent)
         saved = load_checkpoint(resume)
         _check_resumable(saved, config, resume)
         _with_history(saved, history_until(run_dir_of(resume) / "history.csv", saved["iteration"]), resume)
     run_dir = Path(tc.out) if tc.out else run_dir_of(resume) if resume is not None else default_run_dir(config)
-    if resume is not None:  # two processes writing one run folder would garble it
-        status = read_status(run_dir)
-        if writer_alive(status) and status.get("pid") != os.getpid():
-            raise ConfigError(f"{run_dir} is being trained right now by process {status['pid']} (iteration "
-                              f"{status.get('iteration')}); let it finish or stop it (Ctrl-C there, or its stop "
-                              "button), then resume")
     with algorithm_settings(deterministic=tc.deterministic, cudnn_benchmark=tc.cudnn_benchmark):
         ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout, tc.ddp_backend)  # a no-op outside torchrun
         together = False  # whether every rank ends here at once (a finished, stopped or diverged run)

@@ -33,9 +33,12 @@ def read_status(run_dir: Path) -> dict:
 
 
 def writer_alive(status: dict) -> bool:
-    """Whether the process that wrote a "running" status still runs (knowable only on its own host)."""
+    """Whether another process that wrote a "running" status still runs (knowable only on its own host). This
+    process is not it: whoever asks is not inside a training loop (a kernel whose run broke off is free)."""
     pid = status.get("pid")
     if status.get("status") != "running" or not pid or status.get("host") != socket.gethostname():
+        return False
+    if int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)

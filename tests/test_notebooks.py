@@ -102,6 +102,9 @@ def test_train_notebook(trained_run):
         assert (run / name).is_file(), name
     text = text_of(nb)
     assert f"new run {run}: the first run in {run.parent}" in text
+    streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert any("done: 24 iterations" in "".join(o["text"]) for o in streams if o["name"] == "stdout")
+    assert not any("done:" in "".join(o["text"]) for o in streams if o["name"] == "stderr")  # not painted as an error
     # every setting in effect, printed from the configuration; the overrides marked as the recipe's exceptions
     assert "lr_g=0.0012" in text and "ema_decay=0.999" in text and "r1_every=16" in text
     assert "* differs from the r1-ema-b32 recipe: nz, ngf, ndf, epochs, max_steps, snapshot_every, checkpoint_every" \
@@ -294,6 +297,7 @@ def test_train_notebook_in_the_background_returns_at_once(fmnist_root, tmp_path)
                  **{**TINY_TRAIN, "overrides": {**TINY, "max-steps": 200}})
     run = Path(text_of(nb).split("new run ", 1)[1].split(":", 1)[0])  # the folder the notebook named
     assert run.parent == runs and f"{run.name}: iteration" in text_of(nb)  # the watcher's status line
+    assert "<dcgan.watch.Watcher" not in text_of(nb)  # the view is the cell's whole output
     deadline = time.time() + 300
     while read_run(run).status != "finished":
         assert time.time() < deadline, (run / "train.log").read_text()[-2000:]

@@ -161,7 +161,7 @@ def test_the_watchers_states_from_status_files_in_every_order(tmp_path):
     _status(run, "running", now, 90, pid=2**22 + 12345, host=socket.gethostname())
     os.utime(run / "status.json", (now - 300, now - 300))
     assert phase(read_run(run)) == "quiet"
-    _status(run, "running", now, 90, pid=os.getpid(), host=socket.gethostname())
+    _status(run, "running", now, 90, pid=os.getppid(), host=socket.gethostname())  # a live process, not this one
     os.utime(run / "status.json", (now - 300, now - 300))
     assert phase(read_run(run)) == "running"  # slow, but its process is alive
     _status(run, "diverged", now, 90)

@@ -97,7 +97,7 @@ def phase(view: RunView, training: TrainingProcess | None = None) -> str:
     launched is an earlier process's word (a stopped run's "interrupted" while its continuation starts), and
     never final while that process may still write."""
     if training is not None and training.process is not None:
-        own = view.written_at is not None and view.written_at >= training.started_at - 1.0
+        own = view.written_at is not None and view.written_at >= training.started_at  # one clock: no slack
         if not own:
             return "starting" if training.running else "exited"
         if view.status in ENDED:

@@ -155,7 +155,7 @@ def test_train_notebook_runs_in_jupyterlab(lab):
         text = page.inner_text(".jp-Notebook")
         page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
         page.wait_for_timeout(1000)  # the last outputs land, and the notebook stops following them
-        page.locator("img[id^=_anim_img]").scroll_into_view_if_needed()  # the picture: the live player
+        page.locator("img[id^=_anim_img]").last.scroll_into_view_if_needed()  # the progress cell's player
         page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / "jupyterlab-02_train.png"), full_page=False)
         browser.close()
@@ -232,6 +232,21 @@ def _wait_text(page, text: str, timeout: int = 240_000):
                              + page.inner_text(".jp-Notebook")[-2000:]) from None
 
 
+def _run_all_until(page, text: str, tries: int = 3):
+    """Run All, again if the menu's click was lost (the notebook does not show `text` after a while)."""
+    for attempt in range(tries):
+        _run_all(page)
+        try:
+            page.wait_for_function("(t) => document.querySelector('.jp-Notebook').innerText.includes(t)", arg=text,
+                                   timeout=30_000)
+            return
+        except playwright.TimeoutError:
+            if attempt == tries - 1:
+                raise AssertionError(f"Run All {tries} times, and {text!r} never showed:\n"
+                                     + page.inner_text(".jp-Notebook")[-2000:]) from None
+            _wait_idle(page)
+
+
 def test_a_background_run_stopped_continued_and_a_reloaded_view_marked_stale(tmp_path, fmnist_root):
     """02 with background = True as a user runs it: the stop button ends the run with a checkpoint; Run All
     again continues it, and the view follows the new process instead of the old "interrupted"; after a reload
@@ -254,7 +269,7 @@ def test_a_background_run_stopped_continued_and_a_reloaded_view_marked_stale(tmp
             _wait_text(page, "- stopped (interrupted, checkpoint written)")
             stop.wait_for(state="detached", timeout=30_000)  # the button goes with the run
             _wait_idle(page)
-            _run_all(page)  # the same settings: the stopped run continues in a new process
+            _run_all_until(page, "continuing ")  # the same settings: the stopped run continues in a new process
             _wait_text(page, "continued from iteration")
             assert "- stopped" not in _status_line(page)
             _menu(page, "File", "docmanager:save")
@@ -265,9 +280,10 @@ def test_a_background_run_stopped_continued_and_a_reloaded_view_marked_stale(tmp
             page.wait_for_timeout(12_000)  # STALE_AFTER, 10 s, without an update
             stale = page.locator(".jp-OutputArea-output .dcgan-stale")
             assert stale.count() == 1 and stale.is_visible() and "not live" in stale.inner_text()
+            stale.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "jupyterlab-stale.png"), full_page=False)
-            _run_all(page)  # reattach: the run trains in its process; this only watches it
-            _wait_text(page, "is training now with these settings")
+            _run_all_until(page, "is training now with these settings")  # reattach: it only watches the run
             _wait_text(page, "- finished", timeout=400_000)
             _wait_text(page, "(final, ")
             text = page.inner_text(".jp-Notebook")

@@ -153,6 +153,8 @@ def test_the_watchers_states_from_status_files_in_every_order(tmp_path):
     _status(run, "finished", now + 20, 150, train_seconds=125.0)
     view = read_run(run)
     assert phase(view, launched) == "finished" and "2m05s of training" in view.line("finished")
+    _status(run, "interrupted", now - 0.5, 80)  # the stop's word, half a second before Run All launched again
+    assert phase(read_run(run), _Launched(now)) == "starting"
     _status(run, "interrupted", now - 100, 80)  # launched, then gone without writing a word
     assert phase(read_run(run), _Launched(now, running=False)) == "exited"
     _status(run, "running", now + 5, 90)  # began, then killed: its status still says running

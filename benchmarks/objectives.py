@@ -25,15 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import Config  # noqa: E402
+from dcgan.config import Config, recipe_ladder  # noqa: E402
+from dcgan.recipes import DEFAULT_RECIPE  # noqa: E402
 
 SEED = 999  # the default run's
 TUNED = "grad-clip"  # classic with gradient clipping alone: the baseline the recipe ladder starts from
 
-_FGER1 = {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999, "label_smoothing": 0.1,
-          "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"}  # fast-g-ema-r1
-
-_B64 = {**_FGER1, "batch_size": 64, "penalty_clip": "own"}  # r1-ema
+LADDER = recipe_ladder()  # the steps from classic to the default recipe, as the package has them
+_FGER1 = LADDER["fge-r1-lazy"]  # fast-g-ema-r1
+_B64 = LADDER["r1-ema"]
 
 # name -> settings on top of the classic recipe; the order is the order of the sweep
 VARIANTS = {
@@ -48,7 +48,7 @@ VARIANTS = {
     "minibatch-std": {"minibatch_std": True},
     "feature-matching": {"feature_matching": True},
     "label-flip": {"label_flip": 0.05},
-    "grad-clip": {"grad_clip": 10.0},
+    "grad-clip": LADDER["grad-clip"],
     "d-steps-2": {"d_steps": 2},
     "hinge": {"loss": "hinge"},
     "lsgan": {"loss": "lsgan"},
@@ -61,7 +61,7 @@ VARIANTS = {
     "clip-ema": {"grad_clip": 10.0, "ema_decay": 0.999},
     "clip-smooth-ema": {"grad_clip": 10.0, "label_smoothing": 0.1, "ema_decay": 0.999},
     # on top of grad-clip: learning rates, batch size, Adam's beta2, lr decay, EMA
-    "clip-lr4": {"grad_clip": 10.0, "lr": 4e-4},
+    "clip-lr4": LADDER["clip-lr4"],
     "clip-batch64": {"grad_clip": 10.0, "batch_size": 64},
     "clip-beta2-99": {"grad_clip": 10.0, "beta2": 0.99},
     "clip-lrdecay": {"grad_clip": 10.0, "lr_decay": 0.5},
@@ -75,7 +75,7 @@ VARIANTS = {
     "clip-lr4-batch64": {"grad_clip": 10.0, "lr": 4e-4, "batch_size": 64},
     # the hinge objective at clip-lr4's rates, and a faster G instead of a faster D
     "clip-lr4-hinge": {"grad_clip": 10.0, "lr": 4e-4, "loss": "hinge"},
-    "clip-g8-d4": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4},
+    "clip-g8-d4": LADDER["clip-g8-d4"],
     # widths: D wins the fast recipe's game (its loss ends near 0.15); a narrower D, a wider G
     "clip-lr4-ndf32": {"grad_clip": 10.0, "lr": 4e-4, "ndf": 32},
     "clip-lr4-ngf128": {"grad_clip": 10.0, "lr": 4e-4, "ngf": 128},
@@ -87,8 +87,7 @@ VARIANTS = {
     "clip-g12-d4": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4},
     "clip-g8-d4-smooth": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "label_smoothing": 0.1},
     "clip-g8-d4-ema": {"grad_clip": 10.0, "lr_g": 8e-4, "lr_d": 4e-4, "ema_decay": 0.999},
-    "clip-g12-d4-ema-smooth": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
-                               "label_smoothing": 0.1},
+    "clip-g12-d4-ema-smooth": LADDER["clip-g12-d4-ema-smooth"],
     "ragan-g12-d4-ema-smooth": {"loss": "ragan", "grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4,
                                 "ema_decay": 0.999, "label_smoothing": 0.1},
     # on top of fast-g-ema (the row above ragan's); fge-r1-lazy is fast-g-ema-r1
@@ -99,7 +98,7 @@ VARIANTS = {
     "fge-ngf96-ndf48": {"grad_clip": 10.0, "lr_g": 1.2e-3, "lr_d": 4e-4, "ema_decay": 0.999,
                         "label_smoothing": 0.1, "ngf": 96, "ndf": 48},
     # on top of fge-r1-lazy; R1's gradient clipped with the loss's (joint) in all but fger1-b64 (r1-ema)
-    "fger1-b64": {**_FGER1, "batch_size": 64, "penalty_clip": "own"},  # the r1-ema recipe
+    "fger1-b64": dict(_B64),  # the r1-ema recipe
     "fger1-lr6": {**_FGER1, "lr_g": 1.8e-3, "lr_d": 6e-4},
     "fger1-beta2-99": {**_FGER1, "beta2": 0.99},
     # the EMA's span: the warm-up keeps it at about the last 1/9 of the run in a short one (--ema-rampup)
@@ -133,7 +132,7 @@ VARIANTS = {
     "b32-ema-r05": {**_B64, "batch_size": 32, "ema_rampup": 0.05},
     "b32-decay25": {**_B64, "batch_size": 32, "lr_decay": 0.25},
     "b32-ndf48": {**_B64, "batch_size": 32, "ndf": 48},
-    "b32-decay-ema": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05},  # r1-ema-b32, the default
+    "b32-decay-ema": LADDER[DEFAULT_RECIPE],  # r1-ema-b32, the default
     "b32-all": {**_B64, "batch_size": 32, "lr_decay": 0.25, "ema_rampup": 0.05, "ndf": 48},
 }
 

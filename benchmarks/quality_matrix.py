@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import DEFAULT_RECIPE, Config, DataConfig  # noqa: E402
+from dcgan.config import Config, DataConfig
+from dcgan.recipes import DEFAULT_RECIPE  # noqa: E402
 
 # name -> (data settings, epochs, the size the samples are scored at)
 CELLS = {

@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dcgan.config import Config  # noqa: E402
-from dcgan.recipes import RECIPES, RENAMED, RETIRED  # noqa: E402
+from dcgan.compat import RENAMED, RETIRED_AS  # noqa: E402
+from dcgan.recipes import RECIPES  # noqa: E402
 from dcgan.precision import native_bf16  # noqa: E402
 from dcgan.train import train  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> int:
                                                         "fp32 or bf16")
     args = p.parse_args()
     recipes = [r for r in args.recipes.split(",") if r]
-    unknown = [r for r in recipes if parse(r)[0] not in {**RECIPES, **RENAMED, **RETIRED}]
+    unknown = [r for r in recipes if parse(r)[0] not in {**RECIPES, **RENAMED, **RETIRED_AS}]
     if unknown:
         p.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)} (or an ablation step's old name)")
     precision = args.precision if args.precision != "auto" else "bf16" if native_bf16() else "fp32"

@@ -10,7 +10,7 @@ from . import viz
 from .cell import config_from_cell, describe_config
 from .compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig
+from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, recipe_ladder
 from .data import load_dataset, to_model_range
 from .evaluate import evaluate_checkpoint, make_space, real_vs_real
 from .explore import explorer, latent_directions
@@ -32,7 +32,7 @@ from .weights import export_generator
 __all__ = [
     # settings
     "Config", "ConfigError", "DataConfig", "ModelConfig", "ObjectiveConfig", "TrainConfig", "config_from_cell",
-    "describe_config",
+    "describe_config", "recipe_ladder",
     # data and models
     "load_dataset", "to_model_range", "Generator", "Discriminator", "weights_init",
     # training and its runs

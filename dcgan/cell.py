@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from .config import DEFAULT_RECIPE, WATCHING, Config, flat_fields
+from .config import Config, flat_fields, with_role
+from .recipes import DEFAULT_RECIPE
 from .errors import ConfigError
 
 
@@ -31,12 +32,12 @@ def describe_config(config: Config, recipe: str = DEFAULT_RECIPE, width: int = 1
     the run lives and how it is watched, such as data_root and device, are not counted)."""
     baseline = Config.from_flat(recipe=recipe, device=config.train.device, condition=config.model.condition,
                                 loss=config.objective.loss).to_dict()
-    lines, differ = [], []
+    lines, differ, watching = [], [], with_role("watch")
     for section, values in config.to_dict().items():
         parts = []
         for key, value in values.items():
             shown = f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
-            if baseline[section][key] != value and key not in WATCHING:
+            if baseline[section][key] != value and key not in watching:
                 differ.append(key)
                 shown = f"*{key}={shown}"
             else:

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import inspect
 import json
 import os
 import sys
 from pathlib import Path
 
-from .config import CONDITIONAL, DEFAULT_RECIPE, RECIPES, SECTIONS, Config, ConfigError, flat_fields, flat_settings
-from .recipes import ON_GPU
+from .config import SECTION_OF, Config, ConfigError, flag, flat_fields, flat_settings
+from .recipes import CONDITIONAL, DEFAULT_RECIPE, ON_GPU, RECIPES
 
 ALIASES = {"d_steps": ["--n-critic"]}
 
 
-# the train section's settings about what a run writes and when, shown in a group of their own
-OUTPUT = ("out", "snapshot_every", "checkpoint_every", "keep_last", "log_every", "progress", "tensorboard",
-          "eval_every", "eval_n", "eval_features", "classifier")
+# a setting's group: its section's, or "output" for those that only say where the run lives, what it
+# writes and how it is watched (their role, config.ROLES)
 GROUPS = {"model": "model: the generator and discriminator", "data": "data: what to train on",
-          "train": "training: length, rates, devices and accelerators",
-          "objective": "objective: the loss and its stabilisers", "output": "output: what the run writes, and when"}
+          "train": "training: length, rates and accelerators",
+          "objective": "objective: the loss and its stabilisers",
+          "output": "output: where it runs, what it writes and when, how it is watched "
+                    "(never what is trained)"}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     classic, recipe = flat_settings(Config.from_flat(recipe="classic").to_dict()), flat_settings(Config().to_dict())
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
-    owner = {f.name: section for section, c in SECTIONS.items() for f in dataclasses.fields(c)}
     for name, f in flat_fields().items():
-        group = groups["output" if name in OUTPUT else owner[name]]
-        flags = ["--" + name.replace("_", "-"), *ALIASES.get(name, [])]
+        group = groups["output" if f.metadata["role"] in ("write", "watch") else SECTION_OF[name]]
+        flags = [flag(name), *ALIASES.get(name, [])]
         default = f.default  # the type comes from the dataclass default
         shown = f"{recipe[name]!r}"
         if recipe[name] != classic[name]:  # say where a default comes from when the recipe changes it
@@ -44,8 +44,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(*flags, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
         elif f.metadata["choices"]:
-            group.add_argument(*flags, dest=name, choices=f.metadata["choices"], default=argparse.SUPPRESS,
-                               help=help_text)
+            group.add_argument(*flags, dest=name, choices=f.metadata["choices"], type=type(default),
+                               default=argparse.SUPPRESS, help=help_text)
         else:
             group.add_argument(*flags, dest=name, type=type(default), default=argparse.SUPPRESS,
                                metavar=name.upper(), help=help_text)
@@ -121,14 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_cls = sub.add_parser("train-classifier", help="train the domain classifier used for offline metrics")
     p_cls.set_defaults(run=_train_classifier)
-    p_cls.add_argument("--dataset", default="fashion-mnist", help="a labelled dataset (default: fashion-mnist)")
-    p_cls.add_argument("--data-root", default="data", help="(default: data)")
-    p_cls.add_argument("--image-size", type=int, default=32, help="(default: 32)")
-    p_cls.add_argument("--channels", type=int, default=0, help="(default: 0, the dataset's own)")
-    p_cls.add_argument("--epochs", type=int, default=3, help="(default: 3)")
-    p_cls.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
-    p_cls.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    p_cls.add_argument("--device", default="auto", help="(default: auto)")
+    # the data settings' declarations and train_classifier's own defaults, as the functions have them
+    from .features import train_classifier
+
+    fields, own = flat_fields(), inspect.signature(train_classifier).parameters
+    for name in ("dataset", "data_root", "image_size", "channels"):
+        f = fields[name]
+        p_cls.add_argument(flag(name), type=type(f.default), default=f.default, choices=f.metadata["choices"],
+                           help=f"{f.metadata['help']} (default: {f.default!r})")
+    for name in ("epochs", "batch_size", "seed"):
+        p_cls.add_argument(flag(name), type=int, default=own[name].default, help=f"(default: {own[name].default})")
+    p_cls.add_argument("--device", default=own["device"].default, help=f"(default: {own['device'].default})")
     p_cls.add_argument("--out", default=None,
                        help="where to save it (default: DATA_ROOT/classifiers/<dataset>-<size>px-<ch>ch.pt)")
 
@@ -156,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train_classifier(args: argparse.Namespace) -> int:
     from .config import DataConfig
-    from .features import train_classifier
     from .runtime import resolve_device
 
     data = DataConfig(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size,

@@ -8,16 +8,7 @@ from typing import Any
 # A recipe's old name, trained as the recipe it became.
 RENAMED = {"fast-g-ema-r1-b64": "r1-ema"}
 
-# Steps that led to the default recipe, once presets of their own, now variants of benchmarks/objectives.py
-# (named in RETIRED_AS). Each is what it changed from the classic recipe; they still train, with a note.
-RETIRED: dict[str, dict[str, Any]] = {
-    "tuned": {"grad_clip": 10.0},
-    "fast": {"grad_clip": 10.0, "lr": 4e-4},
-    "fast-g": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 8e-4},
-    "fast-g-ema": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1},
-    "fast-g-ema-r1": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
-                      "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"},
-}
+# Old recipes that were steps toward the default recipe, now steps of recipes.STEPS (each trains with a note).
 RETIRED_AS = {"tuned": "grad-clip", "fast": "clip-lr4", "fast-g": "clip-g8-d4", "fast-g-ema": "clip-g12-d4-ema-smooth",
               "fast-g-ema-r1": "fge-r1-lazy"}
 

@@ -17,7 +17,6 @@ from .features import ensure_classifier, file_tag, load_classifier, load_incepti
 from .metrics import class_stats, fid, kid, precision_recall
 from .models import Generator
 from .provenance import provenance
-from .sample import generator_from_state
 
 SHORT = {"fashion-mnist": "fmnist", "mnist": "mnist", "cifar10": "cifar10", "celeba": "celeba",
          "folder": "folder"}
@@ -194,7 +193,7 @@ def evaluate_checkpoint(checkpoint, *, n: int = 10000, features: str = "classifi
         config, iteration, weights = json.loads(metadata["config"]), int(metadata["iteration"]), metadata["weights"]
     else:
         state = load_checkpoint(checkpoint)
-        G, config, iteration = generator_from_state(state), state["config"], state["iteration"]
+        G, config, iteration = Generator.from_state(state), state["config"], state["iteration"]
         weights = "ema" if "G_ema" in state else "trained"
     cfg = Config.from_dict(config)
     if data_root:

@@ -16,15 +16,6 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def bce_d_loss(real_logits: Tensor, fake_logits: Tensor, real_target: Tensor | float = 1.0,
-               fake_target: Tensor | float = 0.0) -> Tensor:
-    """D maximises log D(x) + log(1 - D(G(z))): BCE with target 1 on real, 0 on fake.
-
-    Computed from logits (binary_cross_entropy_with_logits), which is stable and autocast-safe.
-    """
-    return bce_real(real_logits, real_target) + bce_fake(fake_logits, fake_target)
-
-
 def _target(t: Tensor | float, like: Tensor) -> Tensor:
     return t.float() if isinstance(t, Tensor) else torch.full_like(like, t)
 

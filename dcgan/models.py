@@ -6,57 +6,9 @@ import torch
 from torch import nn
 
 
-MAX_IMAGE_SIZE = 256
 
-
-def size_plan(image_size: int) -> tuple[int, int]:
-    """(s0, k) with image_size = s0 * 2^k, s0 in 3..7 and k >= 2: G grows an s0 x s0 map by k
-    stride-2 layers, D shrinks the image back to it. 32 = 4 * 2^3, 64 = 4 * 2^4 (the paper's),
-    28 = 7 * 2^2 (MNIST's own size), 48 = 3 * 2^4, 96 = 3 * 2^5."""
-    s0, k = image_size, 0
-    while s0 % 2 == 0 and s0 // 2 >= 3:  # the smallest start: 48 = 3 x 16 (not 6 x 8), 32 = 4 x 8
-        s0, k = s0 // 2, k + 1
-    if not (3 <= s0 <= 7 and k >= 2 and image_size <= MAX_IMAGE_SIZE):
-        raise ValueError(f"image_size must be s0 x 2^k with s0 in 3..7, k >= 2, at most {MAX_IMAGE_SIZE} "
-                         f"(e.g. 28, 32, 48, 64, 96, 128); got {image_size}; nearest: "
-                         f"{', '.join(map(str, nearest_sizes(image_size)))}")
-    return s0, k
-
-
-def valid_sizes() -> list[int]:
-    return sorted({s0 * 2 ** k for s0 in range(3, 8) for k in range(2, 8) if s0 * 2 ** k <= MAX_IMAGE_SIZE})
-
-
-def nearest_sizes(image_size: int, n: int = 2) -> list[int]:
-    """The valid sizes closest to image_size (below and above)."""
-    sizes = valid_sizes()
-    below = [s for s in sizes if s < image_size][-1:]
-    above = [s for s in sizes if s > image_size][:1]
-    return (below + above)[:n] or sizes[:n]
-
-
-# The layout of G and D. 2: sizes whose start map is 5 or 7 px (28, 40, 56, 112, 160, 224) start from
-# 4 x 4 like the power-of-two size above them and reach s0 x s0 by one stride-1 layer; 1: the earlier
-# layout, which starts at s0 x s0 (checkpoints written before the setting keep it).
-MODEL_VERSION = 2
-# how G doubles a map: the paper's transposed convolution, or nearest upsampling then a convolution
-UPSAMPLES = ("transposed", "nearest")
-
-
-def has_start_block(image_size: int, model_version: int = MODEL_VERSION) -> bool:
-    """Whether G and D hold a stride-1 block between 4 x 4 and the s0 x s0 map: s0 of 5 or 7, from version 2.
-
-    In version 1, 28 px started at 7 x 7 and had two stride-2 layers where 32 px has three: G's widest
-    map was half as wide, D one layer shallower and its head a 7 x 7 kernel, and after 2 epochs of
-    Fashion-MNIST it scored 2.5x the 32 px FID. Version 2 gives 28 px 32 px's widths, depth and 4 x 4
-    head (G: 4 -> 7 -> 14 -> 28), and scores the same as 32 px (docs/sizes-and-data.md).
-    """
-    return model_version >= 2 and size_plan(image_size)[0] >= 5
-
-
-def num_upsamplings(image_size: int) -> int:
-    """Stride-2 layers between the s0 x s0 map and the image: 3 for 32, 4 for 64, 5 for 128, 2 for 28."""
-    return size_plan(image_size)[1]
+from .config import Config
+from .sizes import MODEL_VERSION, UPSAMPLES, has_start_block, size_plan
 
 
 class CondBatchNorm2d(nn.Module):
@@ -90,16 +42,24 @@ class Generator(nn.Module):
     depth of 32 px; the Keras MNIST DCGAN also has a stride-1 layer at 7 x 7).
     With n_cond > 0 the condition is embedded (e, embed_dim wide), concatenated to z, and drives
     every BatchNorm's gain and bias (conditional BN).
+
+    A conditional G carries what its condition vectors mean: `condition` (class or attrs), `cond_names` (the
+    classes' or tags' names) and `example_conds` (a tag-conditional run's real tag sets, sampled when no
+    condition is given); checkpoints and exported files keep them beside the weights.
     """
 
     def __init__(self, *, nz: int = 100, ngf: int = 64, nc: int = 1, image_size: int = 32,
                  n_cond: int = 0, embed_dim: int = 64, model_version: int = MODEL_VERSION,
-                 upsample: str = "transposed"):
+                 upsample: str = "transposed", condition: str | None = None, cond_names: list[str] | None = None,
+                 example_conds: torch.Tensor | None = None):
         super().__init__()
         if upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {upsample!r}")
         self.nz, self.ngf, self.nc, self.image_size, self.n_cond = nz, ngf, nc, image_size, n_cond
         self.model_version, self.upsample, self.embed_dim = model_version, upsample, embed_dim
+        self.condition = condition or ("class" if n_cond else "none")
+        self.cond_names = list(cond_names or [])
+        self.example_conds = example_conds  # (K_examples, n_cond) or None: not a parameter, not in state_dict
         s0, n = size_plan(image_size)
         start_block = has_start_block(image_size, model_version)
         width = ngf * 2 ** (n - 1 + start_block)
@@ -140,11 +100,36 @@ class Generator(nn.Module):
         if n_cond:
             self.embed = nn.Linear(n_cond, embed_dim, bias=False)  # (N, n_cond) -> (N, embed_dim)
 
+    @classmethod
+    def from_config(cls, cfg: Config, *, nc: int, cond_names: list[str] = (),
+                    example_conds: torch.Tensor | None = None) -> Generator:
+        """The generator a run's settings describe, for images of `nc` channels and the dataset's condition
+        names (one per class or tag); its weights are PyTorch's fresh ones (`weights_init` gives the paper's)."""
+        mc = cfg.model
+        return cls(nz=mc.nz, ngf=mc.ngf, nc=nc, image_size=cfg.data.image_size, n_cond=len(cond_names),
+                   embed_dim=mc.embed_dim, model_version=mc.model_version, upsample=mc.g_upsample,
+                   condition=mc.condition, cond_names=list(cond_names), example_conds=example_conds)
+
+    @classmethod
+    def from_state(cls, state: dict, *, ema: bool = True) -> Generator:
+        """The generator of a loaded checkpoint dict: its settings (as old versions wrote them, too), and its
+        EMA weights when present and `ema`, else the trained ones."""
+        weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
+        cfg = Config.from_dict(state["config"])
+        # a ConvTranspose2d weight is (in, out, k, k), a Conv2d's (out, in, k, k): the last one says nc
+        last = [v for k, v in weights.items() if k.endswith(".weight") and v.dim() == 4][-1]
+        G = cls.from_config(cfg, nc=last.shape[0 if cfg.model.g_upsample == "nearest" else 1],
+                            cond_names=list(state.get("cond_names", [])), example_conds=state.get("fixed_cond"))
+        G.load_state_dict(weights)
+        return G
+
     @property
     def settings(self) -> dict:
-        """The arguments that rebuild this generator (exported weights carry them)."""
+        """The arguments that rebuild this generator (exported weights carry them); `example_conds` travels as a
+        tensor of its own."""
         return {"nz": self.nz, "ngf": self.ngf, "nc": self.nc, "image_size": self.image_size, "n_cond": self.n_cond,
-                "embed_dim": self.embed_dim, "model_version": self.model_version, "upsample": self.upsample}
+                "embed_dim": self.embed_dim, "model_version": self.model_version, "upsample": self.upsample,
+                "condition": self.condition, "cond_names": self.cond_names}
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if z.dim() == 2:  # accept (N, nz) as well as (N, nz, 1, 1)
@@ -274,6 +259,19 @@ def weights_init(m: nn.Module) -> None:
     elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def models_from_config(cfg: Config, *, nc: int, cond_names: list[str] = ()) -> tuple[Generator, Discriminator]:
+    """A freshly initialised (G, D) pair as a run's settings describe it; conditional when `cond_names` is not
+    empty. Built in this order (G, D, then G's init and D's), so a seed gives the same weights every time."""
+    mc = cfg.model
+    G = Generator.from_config(cfg, nc=nc, cond_names=cond_names)
+    D = Discriminator(ndf=mc.ndf, nc=nc, image_size=cfg.data.image_size, norm=cfg.d_norm,
+                      spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std, n_cond=len(cond_names),
+                      condition_mode=mc.d_condition, model_version=mc.model_version)
+    G.apply(weights_init)
+    D.apply(weights_init)
+    return G, D
 
 
 def build_models(*, nz: int, ngf: int, ndf: int, nc: int, image_size: int, d_norm: str = "batch",

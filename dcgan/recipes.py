@@ -1,13 +1,13 @@
-"""Training recipes: named presets of settings, each with its one-line source (`--recipe list`).
+"""Every preset in one place: the named recipes, what each adds on a GPU and for conditional runs, the losses' papers.
 
-The default recipe is the settings' own defaults (config.py's dataclass fields); every other recipe
-lists only what it changes from them, so each value is written once."""
+The default recipe is the settings' own defaults (config.py's declarations); every other row lists only what
+it changes, so each value is written once. `fill` says how the layers stack."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from .compat import RENAMED, RETIRED, RETIRED_AS
+from .compat import RENAMED, RETIRED_AS
 from .errors import ConfigError
 
 DEFAULT_RECIPE = "r1-ema-b32"
@@ -18,7 +18,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     DEFAULT_RECIPE: {},
     "r1-ema": {"batch_size": 64, "lr_decay": 0.0, "ema_rampup": 1 / 9},
     "classic": CLASSIC,
-    # the published objectives; each loss's preset (config.LOSS_PRESETS) adds its paper's optimiser settings
+    # the published objectives; each loss's preset (LOSS_PRESETS) adds its paper's optimiser settings
     "wgan": {**CLASSIC, "loss": "wgan"},
     "wgan-gp": {**CLASSIC, "loss": "wgan-gp"},
     "sngan": {**CLASSIC, "loss": "hinge", "spectral_norm": True, "d_norm": "none"},
@@ -36,6 +36,17 @@ SOURCES: dict[str, str] = {
     "sngan": "Miyato et al. 2018: hinge loss, spectral norm on every D convolution, no BatchNorm in D",
     "lsgan": "Mao et al. 2017: least-squares loss, targets 1 and 0",
 }
+# The steps from the classic recipe to the default one, in order, each as what it changes from classic
+# (docs/recipes.md has their FIDs; the names are benchmarks/objectives.py's variants). The ladder ends
+# with the r1-ema recipe and the default one (ladder()).
+STEPS: dict[str, dict[str, Any]] = {
+    "grad-clip": {"grad_clip": 10.0},
+    "clip-lr4": {"grad_clip": 10.0, "lr": 4e-4},
+    "clip-g8-d4": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 8e-4},
+    "clip-g12-d4-ema-smooth": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1},
+    "fge-r1-lazy": {"grad_clip": 10.0, "lr": 4e-4, "lr_g": 1.2e-3, "ema_decay": 0.999, "label_smoothing": 0.1,
+                    "r1_weight": 0.1, "r1_every": 16, "penalty_clip": "joint"},
+}
 # What a recipe adds when G and D are conditional (--condition class or attrs). Reed et al. 2016's
 # matching-aware D and Mao et al. 2019's mode-seeking term mend each other's cost; R1's gradient is clipped
 # with the loss's ("joint") because a projection D's first lazy R1 penalties are large enough to swamp Adam.
@@ -48,6 +59,33 @@ CONDITIONAL: dict[str, dict[str, Any]] = {
 # costs its kernel launches, flat in the batch up to a few hundred 32 px images (docs/performance.md).
 # Settings you give still win; a resumed run keeps its checkpoint's.
 ON_GPU: dict[str, dict[str, Any]] = {DEFAULT_RECIPE: {"batch_size": 128}}
+# What a loss's paper sets, over the recipe's (whatever the recipe): its optimiser, and its own
+# regularisation in place of the recipe's.
+LOSS_PRESETS: dict[str, dict[str, Any]] = {
+    "wgan": {"d_steps": 5, "optimizer": "rmsprop", "lr": 5e-5, "lr_g": 0.0, "grad_clip": 0.0,  # Arjovsky et al. 2017
+             "label_smoothing": 0.0, "r1_weight": 0.0},
+    "wgan-gp": {"d_steps": 5, "beta1": 0.5, "beta2": 0.9, "grad_clip": 0.0, "lr": 2e-4, "lr_g": 0.0,  # Gulrajani 2017
+                "label_smoothing": 0.0, "r1_weight": 0.0},  # its own penalty instead
+    "hinge": {"label_smoothing": 0.0},  # a margin has no target to smooth
+    "ragan": {"mismatch_weight": 0.0},  # it judges reals against the mean fake, not one by one
+    "rpgan": {"mismatch_weight": 0.0, "label_smoothing": 0.0},  # pairs, without targets to smooth
+}
+
+
+def fill(name: str, changes: dict[str, Any], conditional: dict[str, Any], defaults: dict[str, Any],
+         given: dict[str, Any]) -> dict[str, Any]:
+    """Every setting's value before the `given` ones win, in layers: the defaults, the recipe's `changes`, its
+    GPU settings, its `conditional` additions (when `given` asks for a condition), the loss's paper settings;
+    a given --lr alone moves G's rate with it."""
+    preset = {**defaults, **changes}
+    preset.update(gpu_settings(name, str(given.get("device", "auto"))))
+    if given.get("condition", "none") != "none":
+        preset.update(conditional)
+    preset.update(LOSS_PRESETS.get(given.get("loss", preset.get("loss")), {}))
+    if "lr" in given and "lr_g" not in given and preset.get("lr_g"):
+        # the recipe's G rate is a multiple of its D rate (r1-ema-b32: 3x): a given --lr moves both
+        preset["lr_g"] = given["lr"] * (preset["lr_g"] / preset["lr"])
+    return preset
 
 
 def gpu_settings(name: str, device: str) -> dict[str, Any]:
@@ -66,14 +104,25 @@ def resolve_recipe(name: str, say: Callable[[str], None]) -> tuple[str, dict[str
     if name in RENAMED:
         say(f"recipe {name!r} is now called {RENAMED[name]!r}; training with it")
         name = RENAMED[name]
-    if name in RETIRED:
-        say(f"recipe {name!r} is no longer a preset (it is benchmarks/objectives.py's variant {RETIRED_AS[name]!r}); "
-            f"training with its settings; the default is {DEFAULT_RECIPE!r} (dcgan train --recipe list)")
-        return name, {**CLASSIC, **RETIRED[name]}, {}
+    if name in RETIRED_AS:
+        say(f"recipe {name!r} is no longer a preset (it is the step {RETIRED_AS[name]!r} toward the default, a "
+            f"variant of benchmarks/objectives.py); training with its settings; the default is {DEFAULT_RECIPE!r} "
+            "(dcgan train --recipe list)")
+        return name, {**CLASSIC, **STEPS[RETIRED_AS[name]]}, {}
     if name not in RECIPES:
         raise ConfigError(f"--recipe {name!r} is not known; choose one of {', '.join(RECIPES)} "
                           "(dcgan train --recipe list says what each is)")
     return name, dict(RECIPES[name]), dict(CONDITIONAL.get(name, {}))
+
+
+def ladder(defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The steps from the classic recipe to the default one, in order, each as the settings it changes from
+    classic: STEPS, then the r1-ema recipe and the default (`defaults`: every setting's default, by name)."""
+    classic = {**defaults, **CLASSIC}
+    steps = {name: dict(changes) for name, changes in STEPS.items()}
+    for recipe in ("r1-ema", DEFAULT_RECIPE):
+        steps[recipe] = {k: v for k, v in {**defaults, **RECIPES[recipe]}.items() if classic[k] != v}
+    return steps
 
 
 def _flags(settings: dict[str, Any], over: dict[str, Any]) -> str:

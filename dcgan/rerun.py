@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from .config import WATCHING, Config, ConfigError, flat_settings
+from .config import Config, ConfigError, flat_settings, with_role
 from .writer import writer_alive
 
 # the run's length: changed, it is a new run unless extend=True and the run is otherwise the same
@@ -132,7 +132,7 @@ def _runs(runs_dir: Path) -> list[dict]:
 
 def _differences(old: dict, new: dict, ignore=()) -> list[tuple[str, object, object]]:
     """(setting, old, new) for each setting that makes the two runs different runs."""
-    skip = WATCHING | {"checkpoint_every", "keep_last", "ddp_timeout", "ddp_backend"} | set(ignore)
+    skip = with_role("write", "watch") | set(ignore)  # what a run writes, and how it is watched, make no new run
     return [(k, old.get(k), new[k]) for k in new if k not in skip and old.get(k) != new[k]]
 
 

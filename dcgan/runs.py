@@ -45,12 +45,6 @@ def config_of(source: str | Path):
     return trained_generator(source)[1]
 
 
-def resume_point(run_dir: str | Path) -> Path | None:
-    """The run folder when it holds a checkpoint to continue from, else None (a fresh start)."""
-    run = Path(run_dir)
-    return run if (run / "checkpoints" / "last.pt").is_file() else None
-
-
 def snapshot_frames(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     """A run's snapshot grids in order, with a title for each ("iteration N")."""
     frames = sorted((Path(run_dir) / "samples").glob("step_*.png"))
@@ -137,9 +131,9 @@ def differing_keys(flats: list[dict]) -> list[str]:
     watched are not differences."""
     import json
 
-    from .config import WATCHING
+    from .config import with_role
 
-    keys = set().union(*flats) - WATCHING if len(flats) > 1 else set()
+    keys = set().union(*flats) - with_role("watch") if len(flats) > 1 else set()
     return sorted(k for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1)
 
 

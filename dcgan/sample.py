@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint
-from .config import Config
 from .models import Generator
+from .weights import read_exported
 
 
 def load_generator(checkpoint: str | Path, device: str | torch.device = "auto", *,
@@ -20,28 +20,10 @@ def load_generator(checkpoint: str | Path, device: str | torch.device = "auto", 
 
     device = resolve_device(device)
     if str(checkpoint).endswith(".safetensors"):  # an exported generator (dcgan export): its one set of weights
-        from .weights import load_generator_file
-
-        G = load_generator_file(checkpoint).to(device)
+        G = read_exported(checkpoint)[0].to(device)
     else:
-        G = generator_from_state(load_checkpoint(checkpoint, map_location=device), ema=ema).to(device)
+        G = Generator.from_state(load_checkpoint(checkpoint, map_location=device), ema=ema).to(device)
     return G.eval() if eval_mode else G.train()
-
-
-def generator_from_state(state: dict, *, ema: bool = True) -> Generator:
-    """Rebuild G from a loaded checkpoint dict (its config and weights; the EMA weights when
-    present and `ema`)."""
-    cfg = Config.from_dict(state["config"])
-    weights = state["G_ema"] if ema and "G_ema" in state else state["G"]
-    G = Generator(nz=cfg.model.nz, ngf=cfg.model.ngf, nc=_output_channels(weights, cfg.model.g_upsample),
-                  image_size=cfg.data.image_size, n_cond=len(state.get("cond_names", [])),
-                  embed_dim=cfg.model.embed_dim, model_version=cfg.model.model_version,
-                  upsample=cfg.model.g_upsample)
-    G.load_state_dict(weights)
-    G.condition = cfg.model.condition  # what its condition vectors mean: class or attrs
-    G.cond_names = list(state.get("cond_names", []))
-    G.example_conds = state.get("fixed_cond")  # (64, K): the snapshot grids' (real tag sets for attrs)
-    return G
 
 
 def default_conditions(G: Generator, n: int) -> torch.Tensor | None:
@@ -50,11 +32,11 @@ def default_conditions(G: Generator, n: int) -> torch.Tensor | None:
     for a tag-conditional one."""
     if not G.n_cond:
         return None
-    if getattr(G, "condition", "class") == "class":
+    if G.condition == "class":
         from .conditions import classes_in_turn
 
         return classes_in_turn(n, G.n_cond)
-    examples = getattr(G, "example_conds", None)
+    examples = G.example_conds
     if examples is None:
         raise ValueError("this generator is conditioned on attribute tags and its checkpoint holds no example "
                          "tag sets: give them (--attrs NAME,...)")
@@ -65,15 +47,9 @@ def describe_conditions(G: Generator) -> str:
     """What default_conditions samples with, in words (notebooks print it beside the grids)."""
     if not G.n_cond:
         return "unconditional generator"
-    if getattr(G, "condition", "class") == "class":
+    if G.condition == "class":
         return f"class-conditional generator: samples go through the {G.n_cond} classes in turn"
     return f"tag-conditional generator ({', '.join(G.cond_names)}): samples use real images' tag sets in turn"
-
-
-def _output_channels(g_state: dict, upsample: str = "transposed") -> int:
-    last_conv = [k for k in g_state if k.endswith(".weight") and g_state[k].dim() == 4][-1]
-    # a ConvTranspose2d weight is (in, out, k, k), a Conv2d's (out, in, k, k)
-    return g_state[last_conv].shape[0 if upsample == "nearest" else 1]
 
 
 @torch.no_grad()

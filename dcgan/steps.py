@@ -202,8 +202,6 @@ class StepStats(NamedTuple):
     grad_norm_g: Tensor
 
 
-STAT_NAMES = StepStats._fields
-
 
 def train_step(nets: Nets, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, rules: StepRules,
                next_batch: Callable[[], tuple[Tensor, Tensor | None]], *, d_steps: int = 1,

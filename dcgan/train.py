@@ -23,7 +23,7 @@ from .distributed import (Distributed, agree, finish, gather_rng_states, init_di
                           replicas_agree)
 from .guard import DivergenceGuard, TrainingDiverged, checkpoint_bytes
 from .history import COLUMNS, History, PendingStats, history_until
-from .models import build_models
+from .models import models_from_config
 from .precision import choose_precision, step_timer
 from .provenance import provenance
 from .log import report
@@ -342,10 +342,7 @@ def _build(cfg: Config, data: ImageDataset, conds, cond_names: list[str], device
     tc, mc, oc = cfg.train, cfg.model, cfg.objective
     if tc.compile:
         check_toolchain(device)
-    G, D = build_models(nz=mc.nz, ngf=mc.ngf, ndf=mc.ndf, nc=data.channels, image_size=cfg.data.image_size,
-                        d_norm=cfg.d_norm, spectral_norm=mc.spectral_norm, minibatch_std=mc.minibatch_std,
-                        n_cond=len(cond_names), embed_dim=mc.embed_dim, d_condition=mc.d_condition,
-                        model_version=mc.model_version, g_upsample=mc.g_upsample)
+    G, D = models_from_config(cfg, nc=data.channels, cond_names=cond_names)
     G.to(device, memory_format=_memory_format(cfg))
     D.to(device, memory_format=_memory_format(cfg))
     rate_g, rate_d = tc.rates

@@ -22,13 +22,12 @@ def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike, *, e
     from safetensors.torch import save_file
 
     from .provenance import provenance
-    from .sample import generator_from_state
 
     out = Path(out)
     if out.suffix != ".safetensors":
         raise ValueError(f"--out {out}: the file to write should end in .safetensors")
     state = load_checkpoint(checkpoint)
-    G = generator_from_state(state, ema=ema)
+    G = Generator.from_state(state, ema=ema)
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     if G.example_conds is not None and G.condition == "attrs":
         tensors[EXAMPLES] = G.example_conds.cpu().contiguous()
@@ -53,17 +52,12 @@ def read_exported(path: str | os.PathLike) -> tuple[Generator, dict[str, str]]:
     tensors are read (safetensors holds no code)."""
     tensors, metadata = _open(path, tensors=True)
     examples = tensors.pop(EXAMPLES, None)
-    G = Generator(**json.loads(metadata["generator"]))
+    # files from before G carried its condition hold it beside its settings
+    settings = {"condition": metadata.get("condition", "none"), "cond_names": json.loads(metadata.get("cond_names", "[]")),
+                **json.loads(metadata["generator"])}
+    G = Generator(**settings, example_conds=examples)
     G.load_state_dict(tensors)
-    G.condition = metadata.get("condition", "none")
-    G.cond_names = json.loads(metadata.get("cond_names", "[]"))
-    G.example_conds = examples
     return G, metadata
-
-
-def load_generator_file(path: str | os.PathLike) -> Generator:
-    """Rebuild an exported generator on the CPU."""
-    return read_exported(path)[0]
 
 
 def _open(path: str | os.PathLike, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -17,8 +17,8 @@ from dcgan.config import Config, ConfigError, TrainConfig
     ({"device": "tpu"}, "--device must be one of"),
     ({"colour": 3}, "unknown setting 'colour'; valid settings are"),
     ({"loss": "wasserstein"}, "--loss 'wasserstein' is not known; choose one of bce, minimax, wgan"),
-    ({"on_divergence": "panic"}, "--on-divergence must be stop or rollback"),
-    ({"precision": "fp8"}, "--precision must be auto, fp32 or bf16"),
+    ({"on_divergence": "panic"}, "--on-divergence .panic. is not known; choose one of stop, rollback"),
+    ({"precision": "fp8"}, "--precision .fp8. is not known; choose one of auto, fp32, bf16"),
     ({"d_norm": "group"}, "choose one of auto, batch, layer, instance, none"),
     ({"cuda_graphs": True}, "--cuda-graphs works through torch.compile"),
 ])
@@ -48,8 +48,34 @@ def test_defaults_are_the_default_recipe_and_classic_is_the_paper(cpu_box):
 
 
 def test_every_setting_has_help_and_the_run_defining_ones_are_marked():
-    from dcgan.config import flat_fields, run_defining
+    from dcgan.config import ROLES, flat_fields, run_defining
 
-    assert all(f.metadata["help"] for f in flat_fields().values())
+    assert all(f.metadata["help"] and f.metadata["role"] in ROLES for f in flat_fields().values())
     defining = run_defining()
     assert "batch_size" in defining["train"] and "lr" not in defining["train"] and defining["objective"] == ("loss",)
+
+
+def test_checks_and_flags_come_from_the_declarations(capsys):
+    """A declared range or list of choices is the check, the message and the CLI's choices at once."""
+    import argparse
+
+    from dcgan.cli import build_parser
+    from dcgan.config import SECTION_OF, flag, flat_fields, with_role
+
+    fields = flat_fields()
+    for name, f in fields.items():
+        m = f.metadata
+        if m["choices"]:
+            with pytest.raises(ConfigError, match=f"{flag(name)} 'nonsense' is not known; choose one of "):
+                Config.from_flat(**{name: "nonsense"})
+        elif m["at_least"] is not None and not isinstance(f.default, bool):
+            bad = m["at_least"] - 1
+            with pytest.raises(ConfigError, match=f"^{flag(name)} must .*got {bad!r}"):
+                Config.from_flat(**{name: bad})
+    train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.dest in fields}
+    assert all(tuple(choices[n] or ()) == tuple(f.metadata["choices"] or ()) for n, f in fields.items()
+               if not isinstance(f.default, bool))
+    assert set(SECTION_OF) == set(fields)
+    assert {"out", "device", "data_root", "progress"} <= with_role("watch")
+    assert "snapshot_every" in with_role("write") and "lr" not in with_role("write", "watch")

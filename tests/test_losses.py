@@ -4,7 +4,12 @@ import math
 
 import torch
 
-from dcgan.losses import bce_d_loss, bce_g_loss
+from dcgan.losses import bce_fake, bce_g_loss, bce_real
+
+
+def bce_d_loss(real_logits, fake_logits):
+    """D maximises log D(x) + log(1 - D(G(z))): the BCE objective's two D terms."""
+    return bce_real(real_logits) + bce_fake(fake_logits)
 
 
 def test_bce_values():

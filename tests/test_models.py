@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan.models import Discriminator, Generator, build_models, num_upsamplings, size_plan, valid_sizes, weights_init
+from dcgan.models import Discriminator, Generator, build_models, weights_init
+from dcgan.sizes import size_plan, valid_sizes
 
 # every size the seeds use: MNIST's own 28, the powers of two, 48, the anime cGAN's 96, 160, up to 256
 SIZES = [28, 32, 48, 64, 96, 128, 160, 256]
@@ -25,7 +26,7 @@ def test_shapes_and_ranges(size, nc):
 
 
 def test_depth_follows_size():
-    assert [num_upsamplings(s) for s in (32, 64, 128)] == [3, 4, 5]
+    assert [size_plan(s)[1] for s in (32, 64, 128)] == [3, 4, 5]
     assert [size_plan(s) for s in (28, 48, 96, 160, 256)] == [(7, 2), (3, 4), (3, 5), (5, 5), (4, 6)]
     for bad in (8, 50, 100, 512):
         with pytest.raises(ValueError, match="nearest"):
@@ -130,7 +131,7 @@ def test_every_listed_size_has_its_shapes(size):
 
 @pytest.mark.parametrize("size", [28, 40, 56, 112])
 def test_version_1_keeps_the_layout_without_the_start_block(size):
-    from dcgan.models import has_start_block
+    from dcgan.sizes import has_start_block
 
     assert has_start_block(size) and not has_start_block(size, 1)
     G1, D1 = build_models(nz=10, ngf=8, ndf=8, nc=1, image_size=size, model_version=1)

@@ -234,7 +234,7 @@ def test_objectives_notebook(fmnist_root, tmp_path):
                 "hinge + sn + ema": {"loss": "hinge", "spectral_norm": True, "ema_decay": 0.99}}
     nb = execute("05_objectives.ipynb", tmp_path, data_root=str(fmnist_root), nz=16, ngf=8, ndf=8,
                  batch_size=32, epochs=0, max_steps=6, eval_n=200, classifier=str(tmp_path / "cls.pt"),
-                 classifier_epochs=1, out_root=str(out), variants=variants)
+                 classifier_epochs=1, out_root=str(out), variants=variants, ladder=False)
     text = text_of(nb)
     assert "fid_fmnist_cnn" in text and "vs classic" in text
     assert images_in(nb) >= 7  # grids, four rows of panels, early gradients, FID bars

@@ -268,7 +268,8 @@ def test_presets_and_validation():
 
 
 def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys, cpu_box):
-    from dcgan.config import DEFAULT_RECIPE, RECIPES, flat_defaults
+    from dcgan.config import flat_defaults
+    from dcgan.recipes import DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
     # the default recipe is the settings' own defaults; every other recipe lists only what it changes
@@ -329,7 +330,7 @@ def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys, c
 
 def test_recipe_list_names_every_recipe_and_its_sources(capsys):
     from dcgan.cli import main
-    from dcgan.config import DEFAULT_RECIPE, RECIPES
+    from dcgan.recipes import DEFAULT_RECIPE, RECIPES
 
     assert main(["train", "--recipe", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -371,7 +372,8 @@ def test_cli_flags_round_trip(fmnist_root, tmp_path):
 
 
 def test_old_recipe_names_train_as_before_with_a_note(capsys):
-    from dcgan.recipes import RETIRED
+    from dcgan.compat import RETIRED_AS
+    from dcgan.recipes import STEPS
 
     renamed = Config.from_flat(recipe="fast-g-ema-r1-b64")
     assert renamed == Config.from_flat(recipe="r1-ema")
@@ -381,7 +383,8 @@ def test_old_recipe_names_train_as_before_with_a_note(capsys):
     assert "no longer a preset" in note and "'clip-g8-d4'" in note and note.count("\n") == 1  # one line
     assert (fast_g.train.lr, fast_g.train.lr_g, fast_g.objective.grad_clip, fast_g.objective.ema_decay) == (
         4e-4, 8e-4, 10.0, 0.0)
-    for name, settings in RETIRED.items():
+    for name, step in RETIRED_AS.items():
+        settings = STEPS[step]
         cfg = Config.from_flat(recipe=name, condition="class").to_dict()
         flat = {k: v for section in cfg.values() for k, v in section.items()}
         assert all(flat[k] == v for k, v in settings.items()), name
@@ -403,7 +406,8 @@ def test_the_published_presets_are_their_papers_settings():
 
 
 def test_recipe_list_fits_on_one_screen():
-    from dcgan.config import RECIPES, describe_recipes
+    from dcgan.config import describe_recipes
+    from dcgan.recipes import RECIPES
 
     text = describe_recipes()
     lines = text.splitlines()
@@ -428,3 +432,13 @@ def test_rpgan_with_r1_and_r2_trains_and_resumes(fmnist_root, tmp_path, precisio
     assert (cfg["loss"], cfg["r2_weight"], cfg["label_smoothing"]) == ("rpgan", 0.1, 0.0)
     with pytest.raises(ConfigError, match="--r2-weight is for"):
         Config.from_flat(loss="wgan-gp", r2_weight=0.1)
+
+
+def test_the_ladder_ends_at_the_recipes_it_names(cpu_box):
+    from dcgan.config import recipe_ladder
+    from dcgan.recipes import DEFAULT_RECIPE
+
+    ladder = recipe_ladder()
+    assert list(ladder)[-2:] == ["r1-ema", DEFAULT_RECIPE] and list(ladder)[0] == "grad-clip"
+    for recipe in ("r1-ema", DEFAULT_RECIPE):  # classic plus the step's changes is the recipe itself
+        assert Config.from_flat(recipe="classic", **ladder[recipe]) == Config.from_flat(recipe=recipe)

@@ -90,8 +90,9 @@ def test_watching_settings_do_not_make_a_new_run(fmnist_root, tmp_path):
     plan = plan_run(settings(fmnist_root), tmp_path)
     run(plan)
     other_place = plan_run(settings(fmnist_root, device="cpu", progress=True, log_every=1, checkpoint_every=2,
-                                    keep_last=1), tmp_path)
+                                    keep_last=1, snapshot_every=2, eval_every=4, tensorboard=True), tmp_path)
     assert other_place.action == "finished" and other_place.run_dir == plan.run_dir
+    assert plan_run(settings(fmnist_root, lr=1e-4), tmp_path).action == "new"  # how it trains: a new run
 
 
 def test_a_run_without_a_checkpoint_is_not_continued(fmnist_root, tmp_path):

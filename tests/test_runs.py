@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dcgan.data import to_model_range
-from dcgan.runs import latest_runs, nearest_images, read_evals, resume_point, snapshot_frames
+from dcgan.runs import latest_runs, nearest_images, read_evals, snapshot_frames
 from dcgan import viz
 
 
@@ -20,12 +20,11 @@ def _run(root, name, mtime):
     return run
 
 
-def test_latest_runs_resume_point_and_frames(tmp_path):
+def test_latest_runs_and_frames(tmp_path):
     with pytest.raises(FileNotFoundError, match="no run with a checkpoint under .*train one first"):
         latest_runs(tmp_path)
     old, new = _run(tmp_path, "old", 1_000), _run(tmp_path, "new", 2_000)
     assert latest_runs(tmp_path) == [new] and latest_runs(tmp_path, 5) == [old, new]
-    assert resume_point(new) == new and resume_point(tmp_path / "nothing") is None
     for step in (20, 3):
         (new / "samples" / f"step_{step:07d}.png").write_bytes(b"")
     frames, titles = snapshot_frames(new)

@@ -21,7 +21,7 @@ from dcgan.history import COLUMNS, History, PendingStats
 from dcgan.losses import r1_penalty
 from dcgan.models import build_models
 from dcgan.runtime import torch_older_than
-from dcgan.steps import STAT_NAMES, Nets, StepRules, d_step, g_step, train_step
+from dcgan.steps import Nets, StepStats, StepRules, d_step, g_step, train_step
 from dcgan.train import train
 
 from conftest import REPO, tiny_config
@@ -126,7 +126,7 @@ def test_the_penalty_is_clipped_on_its_own_at_n_times_the_clip(parts):
 def test_train_step_returns_one_row_of_statistics(parts):
     nets, opt_g, opt_d, rules, real = parts
     row = train_step(nets, opt_d, opt_g, rules, lambda: (real, None), d_steps=2)
-    assert row._fields == STAT_NAMES == COLUMNS[2:]  # named, in history.csv's order
+    assert row._fields == StepStats._fields == COLUMNS[2:]  # named, in history.csv's order
     assert all(v.dim() == 0 and torch.isfinite(v) for v in row)
     loss_d, loss_g, d_x, d_g_z1, d_g_z2 = (row.loss_d.item(), row.loss_g.item(), row.d_x.item(), row.d_g_z1.item(),
                                            row.d_g_z2.item())

@@ -4,8 +4,6 @@ What a notebook or a script needs is importable from here (`from dcgan import lo
 the submodules hold the rest.
 """
 
-__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
-
 from . import viz
 from .cell import config_from_cell, describe_config
 from .compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
@@ -20,7 +18,7 @@ from .features import ensure_classifier
 from .history import read_history_csv
 from .models import Discriminator, Generator, weights_init
 from .player import player_html
-from .provenance import provenance
+from .provenance import __version__, provenance
 from .rerun import plan_run
 from .runs import (config_of, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
                    summarise_runs, trained_generator)

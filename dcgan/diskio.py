@@ -1,4 +1,4 @@
-"""Writing files: a write that fails for lack of space, a size limit or permissions becomes one message."""
+"""Writing files: a write that fails for lack of space, a size limit or permissions becomes one message; the disk check."""
 
 from __future__ import annotations
 
@@ -115,3 +115,26 @@ def replacing(path: os.PathLike | str):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def checkpoint_bytes(models: list, copies_per_weight: int = 3) -> int:
+    """About what one checkpoint takes: each weight, plus the optimiser's two moments."""
+    return sum(p.numel() * p.element_size() * copies_per_weight for m in models for p in m.parameters())
+
+
+def check_output_folder(folder: Path, need: int) -> None:
+    """Before any training: the run folder takes writes, and has room for two checkpoints (the new
+    one is written before the previous one is let go)."""
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:  # a read-only folder or file system: exit code 3, like every failed write
+        raise WriteFailed(f"cannot write to the run folder {folder}: {cause_in_words(e, probe)}; choose another "
+                          "--out or fix its permissions") from None
+    free = shutil.disk_usage(folder).free
+    want = 2 * need + 16 * 2**20
+    if free < want:
+        raise WriteFailed(f"the disk holding {folder} has {free / 2**20:.1f} MiB free, but a checkpoint needs "
+                          f"about {need / 2**20:.1f} MiB and two must fit at once ({want / 2**20:.1f} MiB); "
+                          "free some space or choose another --out")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+
 
 def provenance(device: str | torch.device | None = None) -> dict:
     """What config.json, metrics.json and exported weights record, so a number can be reproduced: dcgan's
     version, the git commit when the package runs from a checkout (with `dirty` when files differ from
     it), torch's, Python's, and the CUDA version and GPU name when `device` is a GPU."""
-    from . import __version__
-
     record = {"dcgan": __version__, "commit": _commit(), "torch": torch.__version__,
               "python": platform.python_version(), "cuda": None, "device_name": "cpu"}
     device = torch.device(device) if device is not None else None

@@ -115,16 +115,6 @@ def torch_older_than(major: int, minor: int) -> bool:
     return version < (major, minor)
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
-    if cfg.train.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
-        return torch.optim.RMSprop(model.parameters(), lr=lr)
-    if cfg.train.fused_adam and next(model.parameters()).device.type == "cpu" and torch_older_than(2, 4):
-        raise ConfigError(f"--fused-adam on a CPU needs torch 2.4 or newer (this is {torch.__version__}); "
-                          "drop --fused-adam, or upgrade torch")
-    fused = {"fused": True} if cfg.train.fused_adam else {}
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)
-
-
 def cuda_index(device: torch.device) -> int:
     """The GPU's index; "cuda" without one means the current GPU. Some CUDA calls of torch before 2.5
     (mem_get_info, get_device_name) refuse a device without an index."""

@@ -9,7 +9,8 @@ from torch import nn
 
 from .checkpoint import rng_state, set_rng_state
 from .history import COLUMNS, History
-from .runtime import unwrap
+from .config import Config, ConfigError
+from .runtime import torch_older_than, unwrap
 from .stabilisers import EMA
 
 Tensor = torch.Tensor
@@ -132,3 +133,13 @@ def match_param_layout(opt: torch.optim.Optimizer) -> None:
                 if (isinstance(value, torch.Tensor) and value.shape == p.shape and value.dim() == 4
                         and value.stride() != p.stride()):
                     opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, cfg: Config) -> torch.optim.Optimizer:
+    if cfg.train.optimizer == "rmsprop":  # the original WGAN's: momentum destabilised its critic
+        return torch.optim.RMSprop(model.parameters(), lr=lr)
+    if cfg.train.fused_adam and next(model.parameters()).device.type == "cpu" and torch_older_than(2, 4):
+        raise ConfigError(f"--fused-adam on a CPU needs torch 2.4 or newer (this is {torch.__version__}); "
+                          "drop --fused-adam, or upgrade torch")
+    fused = {"fused": True} if cfg.train.fused_adam else {}
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(cfg.train.beta1, cfg.train.beta2), **fused)

@@ -146,10 +146,10 @@ def test_guard_sees_d_winning_and_nan():
 def test_full_disk_before_and_during_training(fmnist_root, tmp_path, monkeypatch):
     import shutil
 
-    from dcgan import guard
+    from dcgan import diskio
 
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(guard.shutil, "disk_usage", lambda p: usage._replace(free=1_000_000))
+    monkeypatch.setattr(diskio.shutil, "disk_usage", lambda p: usage._replace(free=1_000_000))
     with pytest.raises(WriteFailed, match=r"has 1.0 MiB free, but a checkpoint needs"):
         train(tiny_config(fmnist_root, tmp_path / "small", max_steps=5))
     assert not (tmp_path / "small" / "checkpoints" / "last.pt").exists()

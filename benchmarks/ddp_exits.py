@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DIVERGE = """import importlib, os, sys
-t = importlib.import_module("dcgan.train")  # the module (dcgan.train is also the package's train function)
+DIVERGE = """import os, sys
+from dcgan.training import loop as t
 original, calls = t.train_step, [0]
 def train_step(*args, **kwargs):
     calls[0] += 1

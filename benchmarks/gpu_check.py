@@ -310,7 +310,7 @@ def _throughput_args(args, tmp: Path):
 def compiled(rep: Report, args, out: Path) -> None:
     import torch
 
-    from dcgan.compiled import cudagraph_skips, toolchain_problem
+    from dcgan.training.compiled import cudagraph_skips, toolchain_problem
 
     problem = toolchain_problem(args.device.split(":")[0])
     if problem:
@@ -406,7 +406,7 @@ def main(argv=None) -> int:
             torch.__version__, torch.version.cuda, nvidia_smi(), os.environ.get("CUDA_VISIBLE_DEVICES"))
             + " (--dry-run runs the parts on the CPU)", file=sys.stderr)
         return 2
-    from dcgan.sources import _idx_dirs
+    from dcgan.data.sources import _idx_dirs
 
     if not any((d / "train-images-idx3-ubyte.gz").is_file() or (d / "train-images-idx3-ubyte").is_file()
                for d in _idx_dirs("fashion-mnist", Path(args.data_root))):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from dcgan.checkpoint import save_checkpoint  # noqa: E402
-from dcgan.history import COLUMNS, write_history_csv  # noqa: E402
+from dcgan.training.history import COLUMNS, write_history_csv  # noqa: E402
 from dcgan.models import build_models  # noqa: E402
 
 NEW_ROWS = 100  # rows added between two snapshots

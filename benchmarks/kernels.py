@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from dcgan.config import Config  # noqa: E402
+from dcgan.settings.config import Config  # noqa: E402
 from dcgan.models import build_models  # noqa: E402
-from dcgan.stabilisers import EMA  # noqa: E402
-from dcgan.steps import Nets, StepRules, train_step  # noqa: E402
+from dcgan.training.stabilisers import EMA  # noqa: E402
+from dcgan.training.steps import Nets, StepRules, train_step  # noqa: E402
 
 # ops that only describe memory (a view, a shape, an allocation): no kernel runs on a GPU
 NO_KERNEL = {"aten::view", "aten::_unsafe_view", "aten::as_strided", "aten::t", "aten::expand", "aten::reshape",

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import Config, recipe_ladder  # noqa: E402
-from dcgan.recipes import DEFAULT_RECIPE  # noqa: E402
+from dcgan.settings.config import Config, recipe_ladder  # noqa: E402
+from dcgan.settings.recipes import DEFAULT_RECIPE  # noqa: E402
 
 SEED = 999  # the default run's
 TUNED = "grad-clip"  # classic with gradient clipping alone: the baseline the recipe ladder starts from
@@ -138,9 +138,9 @@ VARIANTS = {
 
 
 def run_variant(name: str, settings: dict, args, precision: str, seed: int) -> dict:
-    from dcgan.evaluate import evaluate_checkpoint
+    from dcgan.evaluation.evaluate import evaluate_checkpoint
     from dcgan.runtime import resolve_device
-    from dcgan.train import train
+    from dcgan.training.loop import train
 
     out = Path(args.out) / (name if seed == SEED else f"{name}-seed{seed}")
     per_epoch = 60000 // settings.get("batch_size", 128)  # Fashion-MNIST's training set, last part batch dropped
@@ -365,7 +365,7 @@ def main() -> int:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     results = Path(args.out) / "results.csv"
-    from dcgan.precision import native_bf16
+    from dcgan.training.mixed_precision import native_bf16
 
     # every run is given its precision explicitly, so each row says what it used: for auto, bf16 where
     # the CPU has bf16 instructions (measured 1.46x faster than fp32 on the machine these rows come from)

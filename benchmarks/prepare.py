@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.decode import decode_files, decode_workers  # noqa: E402
-from dcgan.sources import RawDataset  # noqa: E402
+from dcgan.data.decode import decode_files, decode_workers  # noqa: E402
+from dcgan.data.sources import RawDataset  # noqa: E402
 
 CELEBA_FILES = 202_599
 
@@ -51,7 +51,7 @@ def write_jpegs(folder: Path, n: int, seed: int = 0) -> list[Path]:
 
 def decode_torchvision(files: list[Path], size: int, device: torch.device, batch: int = 256) -> torch.Tensor:
     """Batched decode_jpeg on `device`, then short side to `size` (antialiased bilinear) and the
-    centre crop, as dcgan.decode does with Pillow -> uint8 (N, 3, size, size) on the CPU."""
+    centre crop, as dcgan.data.decode does with Pillow -> uint8 (N, 3, size, size) on the CPU."""
     import torch.nn.functional as F
     from torchvision.io import ImageReadMode, decode_jpeg, read_file
 

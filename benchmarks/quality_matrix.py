@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import Config, DataConfig
-from dcgan.recipes import DEFAULT_RECIPE  # noqa: E402
+from dcgan.settings.config import Config, DataConfig
+from dcgan.settings.recipes import DEFAULT_RECIPE  # noqa: E402
 
 # name -> (data settings, epochs, the size the samples are scored at)
 CELLS = {
@@ -88,9 +88,10 @@ def scoring_data(cell: str, data_root: str) -> DataConfig:
 
 def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
     """FID, precision, recall and class coverage of a run's last checkpoint in the cell's feature space."""
-    from dcgan.data import resize_arrays, to_model_range, to_uint8
-    from dcgan.evaluate import classifier_space, conditions_for_eval, generate_for_eval, real_features, score
-    from dcgan.features import ensure_classifier
+    from dcgan.data.dataset import to_model_range, to_uint8
+    from dcgan.data.decode import resize_arrays
+    from dcgan.evaluation.evaluate import classifier_space, conditions_for_eval, generate_for_eval, real_features, score
+    from dcgan.evaluation.features import ensure_classifier
     from dcgan.sample import load_generator
 
     G = load_generator(run, device)
@@ -114,7 +115,7 @@ def score_run(run: Path, cell: str, n: int, data_root: str, device) -> dict:
 
 def run_one(cell: str, variant: str, seed: int, args) -> dict:
     from dcgan.runtime import resolve_device
-    from dcgan.train import train
+    from dcgan.training.loop import train
 
     settings, epochs, _ = CELLS[cell]
     recipe, extra = VARIANTS[variant]

@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import Config  # noqa: E402
-from dcgan.compat import RENAMED, RETIRED_AS  # noqa: E402
-from dcgan.recipes import RECIPES  # noqa: E402
-from dcgan.precision import native_bf16  # noqa: E402
-from dcgan.train import train  # noqa: E402
+from dcgan.settings.config import Config  # noqa: E402
+from dcgan.settings.compat import RENAMED, RETIRED_AS  # noqa: E402
+from dcgan.settings.recipes import RECIPES  # noqa: E402
+from dcgan.training.mixed_precision import native_bf16  # noqa: E402
+from dcgan.training.loop import train  # noqa: E402
 
 
 def parse(entry: str) -> tuple[str, dict]:

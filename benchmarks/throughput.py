@@ -31,11 +31,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.config import Config  # noqa: E402
+from dcgan.settings.config import Config  # noqa: E402
 from dcgan.models import build_models  # noqa: E402
-from dcgan.sources import _idx_dirs  # noqa: E402
+from dcgan.data.sources import _idx_dirs  # noqa: E402
 from dcgan.cli import build_parser  # noqa: E402
-from dcgan.train import train  # noqa: E402
+from dcgan.training.loop import train  # noqa: E402
 
 
 def tutorial_loop(dataset, nc: int, device: torch.device, args) -> float:
@@ -90,7 +90,7 @@ def tutorial_loop(dataset, nc: int, device: torch.device, args) -> float:
 
 
 def our_loop(settings: dict, out: Path, args) -> float:
-    """Images/s of dcgan.train, timed over its steps warmup+1 .. warmup+iters: no start-up, snapshot,
+    """Images/s of dcgan.train(), timed over its steps warmup+1 .. warmup+iters: no start-up, snapshot,
     checkpoint or final plot falls inside the window (CUDA events on a GPU)."""
     import importlib
 
@@ -101,7 +101,7 @@ def our_loop(settings: dict, out: Path, args) -> float:
                               "snapshot_every": 10**9, "checkpoint_every": 10**9, "out": str(out),
                               "progress": False, "download": False, "device": args.device,
                               "divergence_patience": 0, **extra})
-    loop = importlib.import_module("dcgan.train")  # the module: the package exports the function
+    loop = importlib.import_module("dcgan.training.loop")
     step, calls, window = loop.train_step, [0], {}
     cuda = torch.device(args.device).type == "cuda" if args.device != "auto" else torch.cuda.is_available()
 
@@ -173,8 +173,8 @@ def celeba_inputs(tmp: Path, args):
     import torchvision.datasets as dset
     import torchvision.transforms as T
 
-    from dcgan.cache import CACHE_VERSION, ArrayWriter, cache_path, sidecar_path, write_sidecar
-    from dcgan.config import DataConfig
+    from dcgan.data.cache import CACHE_VERSION, ArrayWriter, cache_path, sidecar_path, write_sidecar
+    from dcgan.settings.config import DataConfig
 
     transform = T.Compose([T.Resize(args.image_size), T.CenterCrop(args.image_size), T.ToTensor(),
                            T.Normalize((0.5,) * 3, (0.5,) * 3)])

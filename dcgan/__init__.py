@@ -5,27 +5,28 @@ the submodules hold the rest.
 """
 
 from . import viz
-from .cell import config_from_cell, describe_config
-from .compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, recipe_ladder
-from .data import load_dataset, to_model_range
-from .evaluate import evaluate_checkpoint, make_space, real_vs_real
-from .explore import explorer, latent_directions
-from .export import animate_run, save_walk
+from .data.dataset import load_dataset, to_model_range
+from .evaluation.evaluate import evaluate_checkpoint, make_space, real_vs_real
+from .evaluation.features import ensure_classifier
 from .extras import MissingExtra
-from .features import ensure_classifier
-from .history import read_history_csv
+from .lab.animations import animate_run, save_walk
+from .lab.cell import config_from_cell, describe_config
+from .lab.compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
+from .lab.explore import explorer, latent_directions
+from .lab.rerun import plan_run
+from .lab.runs import (config_of, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
+                       summarise_runs, trained_generator)
+from .lab.watch import read_run, start_training, watch
 from .models import Discriminator, Generator, weights_init
 from .player import player_html
 from .provenance import __version__, provenance
-from .rerun import plan_run
-from .runs import (config_of, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
-                   summarise_runs, trained_generator)
 from .sample import describe_conditions, generate, interpolate, load_generator, per_class_grid, write_image_files
-from .train import train
-from .watch import read_run, start_training, watch
+from .settings.config import Config, ConfigError, DataConfig, ModelConfig, ObjectiveConfig, TrainConfig, recipe_ladder
+from .training.history import read_history_csv
+from .training.loop import train
 from .weights import export_generator
+
 
 __all__ = [
     # settings

@@ -2,5 +2,6 @@
 
 from .cli import main
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

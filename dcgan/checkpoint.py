@@ -14,6 +14,7 @@ import torch
 
 from .diskio import replacing, writing
 
+
 FORMAT_VERSION = 1
 
 

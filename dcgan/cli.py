@@ -9,8 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from .config import SECTION_OF, Config, ConfigError, flag, flat_fields, flat_settings
-from .recipes import CONDITIONAL, DEFAULT_RECIPE, ON_GPU, RECIPES
+from .settings.config import SECTION_OF, Config, ConfigError, flag, flat_fields, flat_settings
+from .settings.recipes import DEFAULT_RECIPE, RECIPES
+
 
 ALIASES = {"d_steps": ["--n-critic"]}
 
@@ -34,10 +35,11 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         shown = f"{recipe[name]!r}"
         if recipe[name] != classic[name]:  # say where a default comes from when the recipe changes it
             shown += f" in the {DEFAULT_RECIPE} recipe, {classic[name]!r} in classic"
-        if name in CONDITIONAL.get(DEFAULT_RECIPE, {}):
-            shown += f"; {CONDITIONAL[DEFAULT_RECIPE][name]!r} in its conditional runs"
-        if name in ON_GPU.get(DEFAULT_RECIPE, {}):
-            shown += f"; {ON_GPU[DEFAULT_RECIPE][name]!r} in {DEFAULT_RECIPE} on a CUDA GPU"
+        own = RECIPES[DEFAULT_RECIPE]
+        if name in own.conditional:
+            shown += f"; {own.conditional[name]!r} in its conditional runs"
+        if name in own.on_gpu:
+            shown += f"; {own.on_gpu[name]!r} in {DEFAULT_RECIPE} on a CUDA GPU"
         help_text = f"{f.metadata['help']} (default: {shown})"
         # SUPPRESS: only flags the user typed appear, so --resume can keep the checkpoint's own
         if isinstance(default, bool):
@@ -54,7 +56,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan", description="Train and sample DCGANs.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_sharing(sub)
+    _add_scoring(sub)
+    return parser
 
+
+def _add_train(sub) -> None:
+    """dcgan train: every setting's flag, --recipe, --resume, --config."""
     p_train = sub.add_parser("train", help="train a DCGAN", description="Train a DCGAN; outputs go "
                              "to the run folder (config.json, history.csv, samples/, loss.png, "
                              "progress.html, real_vs_fake.png, checkpoints/last.pt).")
@@ -71,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="start a new run from another run's settings (RUN/config.json, or the RUN "
                               "folder); flags given beside it win (default: None)")
 
+
+def _add_sharing(sub) -> None:
+    """dcgan export, sample, animate and runs: what a trained run gives to others."""
     p_export = sub.add_parser("export", help="a run's generator as one .safetensors file to share",
                               description="Write G's weights (the EMA's where the run kept them) with the "
                               "settings that rebuild it, in safetensors: load it with dcgan.load_generator(FILE) "
@@ -119,10 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_runs.set_defaults(run=_runs)
     p_runs.add_argument("root", nargs="?", default="outputs", help="where to look (default: outputs)")
 
+
+def _add_scoring(sub) -> None:
+    """dcgan train-classifier and evaluate: scoring generators."""
     p_cls = sub.add_parser("train-classifier", help="train the domain classifier used for offline metrics")
     p_cls.set_defaults(run=_train_classifier)
     # the data settings' declarations and train_classifier's own defaults, as the functions have them
-    from .features import train_classifier
+    from .evaluation.features import train_classifier
 
     fields, own = flat_fields(), inspect.signature(train_classifier).parameters
     for name in ("dataset", "data_root", "image_size", "channels"):
@@ -154,12 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p_eval.add_argument("--floor", action="store_true",
                         help="also print the real-vs-real floor: FID between the train and test splits")
-    return parser
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
-    from .config import DataConfig
+    from .evaluation.features import train_classifier
     from .runtime import resolve_device
+    from .settings.config import DataConfig
 
     data = DataConfig(dataset=args.dataset, data_root=args.data_root, image_size=args.image_size,
                       channels=args.channels)
@@ -170,7 +185,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint
+    from .evaluation.evaluate import evaluate_checkpoint
     from .runtime import resolve_device
 
     result = evaluate_checkpoint(args.checkpoint, n=args.n, features=args.features,
@@ -183,8 +198,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"  {key:<36}{value:>12.4f}")
     if args.floor:
         from .checkpoint import load_checkpoint
-        from .config import Config
-        from .evaluate import make_space, real_vs_real
+        from .evaluation.evaluate import make_space, real_vs_real
+        from .settings.config import Config
 
         cfg = Config.from_dict(load_checkpoint(args.checkpoint)["config"])
         if args.data_root:
@@ -197,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .runs import format_runs, summarise_runs
+    from .lab.runs import format_runs, summarise_runs
 
     if not Path(args.root).is_dir():
         raise ConfigError(f"{args.root} is not a folder; give the folder that holds your runs (default: outputs)")
@@ -206,7 +221,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _animate(args: argparse.Namespace) -> int:
-    from .export import animate_run
+    from .lab.animations import animate_run
 
     if args.frame_ms <= 0 or args.max_frames < 2:
         raise ConfigError("--frame-ms must be positive and --max-frames at least 2")
@@ -242,12 +257,12 @@ def _channels(result: dict) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .training.loop import train
 
     given = {k: v for k, v in vars(args).items() if k in flat_fields()}
     recipe = getattr(args, "recipe", DEFAULT_RECIPE)
     if recipe == "list":
-        from .config import describe_recipes
+        from .settings.config import describe_recipes
 
         print(describe_recipes())
         return 0
@@ -274,9 +289,9 @@ def _train(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .conditions import attrs_vector, class_index, one_hot
-    from .sample import generate, load_generator, per_class_grid, write_image_files
+    from .data.conditions import attrs_vector, class_index, one_hot
     from .runtime import resolve_device
+    from .sample import generate, load_generator, per_class_grid, write_image_files
     from .viz import save_grid, save_labelled_grid
 
     if args.n <= 0:
@@ -297,7 +312,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--attrs is for attribute-conditional models; this one is conditioned on classes: "
                           f"use --class or --per-class ({', '.join(G.cond_names)})")
     if args.walk:
-        from .export import save_walk
+        from .lab.animations import save_walk
 
         out = save_walk(G, args.walk, args.out, seed=args.seed)
         print(f"wrote a latent walk through {args.walk} points to {out}")
@@ -345,13 +360,13 @@ def _leave(code: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
-    from .conditions import ConditionError
+    from .data.conditions import ConditionError
+    from .data.sources import DatasetNotFound
     from .diskio import EXIT_WRITE_FAILED, WRITE_ERRNOS, WriteFailed, failure
-    from .distributed import PeerFailed
+    from .evaluation.features import InceptionUnavailable
     from .extras import MissingExtra
-    from .features import InceptionUnavailable
-    from .guard import TrainingDiverged
-    from .sources import DatasetNotFound
+    from .training.distributed import PeerFailed
+    from .training.divergence import TrainingDiverged
 
     args = build_parser().parse_args(argv)
     try:

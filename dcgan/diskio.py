@@ -9,6 +9,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+
 EXIT_WRITE_FAILED = 3  # the CLI's exit code when a file could not be written (README, "When things go wrong")
 # what only a write can fail with (EACCES and ENOENT can be reads too: the writers name those themselves)
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)

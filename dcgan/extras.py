@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
+
 # pyproject.toml's extras, by the modules the package imports from each
 EXTRAS = {
     "eval": ("torchmetrics", "torch_fidelity", "scipy"),

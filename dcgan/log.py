@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
+
 LOGGER = "dcgan"
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-
-from .config import Config
+from .settings.config import Config
 from .sizes import MODEL_VERSION, UPSAMPLES, has_start_block, size_plan
 
 

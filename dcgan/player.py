@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+
 MAX_FRAMES = 60  # a long run keeps its first, last and evenly spaced snapshots: pages stay a few MB
 
 # The controls' icons as inline SVG paths (24x24): no icon font, so nothing is fetched and a machine

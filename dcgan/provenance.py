@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, ConfigError
+from .settings.config import Config, ConfigError
 
 
 def resolve_device(name: str | torch.device) -> torch.device:

@@ -33,7 +33,7 @@ def default_conditions(G: Generator, n: int) -> torch.Tensor | None:
     if not G.n_cond:
         return None
     if G.condition == "class":
-        from .conditions import classes_in_turn
+        from .data.conditions import classes_in_turn
 
         return classes_in_turn(n, G.n_cond)
     examples = G.example_conds
@@ -75,7 +75,7 @@ def write_image_files(images: torch.Tensor, folder: str | Path, prefix: str = "s
     """One PNG per image, the layout FID tools read."""
     from PIL import Image
 
-    from .data import to_uint8
+    from .data.dataset import to_uint8
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

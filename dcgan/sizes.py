@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 MAX_IMAGE_SIZE = 256
 # The layout of G and D. 2: sizes whose start map is 5 or 7 px (28, 40, 56, 112, 160, 224) start from
 # 4 x 4 like the power-of-two size above them and reach s0 x s0 by one stride-1 layer; 1: the earlier

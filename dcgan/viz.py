@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+
 # Figures are built with matplotlib.figure.Figure, not pyplot: no global state, no backend choice
 # at import time, and they work the same in a notebook, a script and a headless test.
 

@@ -12,6 +12,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .diskio import replacing, writing
 from .models import Generator
 
+
 FORMAT = "dcgan-generator"
 EXAMPLES = "example_conds"  # a tag-conditional G's real tag sets, sampled when none are given
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan.config import Config
-from dcgan.sources import SYSTEM_DATA_ROOT, read_idx
+from dcgan.data.sources import SYSTEM_DATA_ROOT, read_idx
+from dcgan.settings.config import Config
+
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from dcgan.checkpoint import load_checkpoint
-from dcgan.compiled import toolchain_problem
 from dcgan.runtime import place_images, torch_older_than
 from dcgan.sample import load_generator
-from dcgan.train import train
+from dcgan.training.compiled import toolchain_problem
+from dcgan.training.loop import train
 
 from conftest import tiny_config
+
 
 def cuda(test):
     """A test for a GPU: marked `cuda` (make gpu-check selects them), skipped without one."""
@@ -83,7 +84,7 @@ def test_cuda_graphs_mode_marks_each_step_and_matches_eager(fmnist_root, tmp_pat
 def test_graph_outputs_get_memory_of_their_own():
     """Under CUDA graphs a compiled module's outputs live in memory its next replay overwrites: the
     wrapper hands out copies (gradients still flow), and D always runs its one graph, with features."""
-    from dcgan.compiled import FreshOutputs
+    from dcgan.training.compiled import FreshOutputs
 
     class Pooled(torch.nn.Module):  # stands in for a graphed module: one output buffer, reused
         def __init__(self):
@@ -113,8 +114,8 @@ def test_graph_outputs_get_memory_of_their_own():
 def test_compile_without_a_toolchain_is_one_message(fmnist_root, tmp_path, monkeypatch, capsys):
     """--compile where the compiler (CPU: C++; GPU: C and Python.h, for Triton) is missing: one message
     naming what to install, exit 2, before anything trains."""
-    from dcgan import compiled
     from dcgan.cli import main
+    from dcgan.training import compiled
 
     for name in ("CC", "CXX"):
         monkeypatch.delenv(name, raising=False)
@@ -163,7 +164,7 @@ def test_cuda_resume_is_exact_when_deterministic(fmnist_root, tmp_path):
 
 
 def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
-    from dcgan import precision
+    from dcgan.training import mixed_precision as precision
 
     monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(precision, "native_bf16", lambda: True)
@@ -191,7 +192,7 @@ def test_auto_precision_is_measured_and_remembered(tmp_path, monkeypatch):
 def test_auto_precision_on_a_gpu_is_measured_per_gpu_model(tmp_path, monkeypatch):
     """On a GPU, auto times both precisions too, remembered under the GPU's name: an H100's answer
     is not an A10's. GPUs without bf16 tensor cores are not timed."""
-    from dcgan import precision
+    from dcgan.training import mixed_precision as precision
 
     monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path))
     gpu = torch.device("cuda", 0)
@@ -218,10 +219,10 @@ def test_auto_precision_on_a_gpu_is_measured_per_gpu_model(tmp_path, monkeypatch
 
 
 def test_step_timer_leaves_the_run_untouched(fmnist_root):
-    from dcgan.config import ObjectiveConfig
     from dcgan.models import build_models
-    from dcgan.precision import step_timer
-    from dcgan.steps import Nets, StepRules
+    from dcgan.settings.config import ObjectiveConfig
+    from dcgan.training.mixed_precision import step_timer
+    from dcgan.training.steps import Nets, StepRules
 
     G, D = build_models(nz=16, ngf=8, ndf=8, nc=1, image_size=32)
     opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
@@ -270,9 +271,10 @@ def test_cuda_deterministic_run_trains_its_missing_classifier(fmnist_root, tmp_p
 def test_pinned_batches_for_a_second_gpu(fmnist_root, tmp_path):
     """--device cuda:1 in one process (the current GPU stays 0): each buffer is refilled only after its
     copy on cuda:1's stream is done, so every batch arrives intact."""
-    from dcgan.batches import RealBatches
-    from dcgan.config import DataConfig
-    from dcgan.data import batch_stream, load_dataset, to_model_range
+    from dcgan.data.batches import RealBatches
+    from dcgan.data.batches import batch_stream
+    from dcgan.data.dataset import load_dataset, to_model_range
+    from dcgan.settings.config import DataConfig
 
     ds = load_dataset(DataConfig(data_root=str(fmnist_root), download=False), progress=False)
     order = batch_stream(len(ds), 64, seed=3, start=0)
@@ -285,8 +287,8 @@ def test_pinned_batches_for_a_second_gpu(fmnist_root, tmp_path):
 
 def test_fused_adam_on_a_cpu_with_an_old_torch_is_one_message(monkeypatch):
     """requirements.txt accepts torch 2.2, whose fused Adam runs on GPUs only: the setting is named."""
-    from dcgan.config import Config, ConfigError
-    from dcgan.runtime import make_optimizer
+    from dcgan.settings.config import Config, ConfigError
+    from dcgan.training.state import make_optimizer
 
     monkeypatch.setattr(torch, "__version__", "2.3.1+cpu")
     model = torch.nn.Linear(2, 2)
@@ -300,11 +302,9 @@ def test_auto_precision_is_written_down_kept_on_resume_and_fp32_when_determinist
     """The precision auto chose is in config.json and the checkpoint; a resume keeps it even where a
     new timing would choose otherwise (another GPU); --deterministic with auto trains in fp32, untimed."""
     import json
-    import sys
 
-    from dcgan import precision
-
-    train_module = sys.modules["dcgan.train"]  # the package's `train` is the function
+    from dcgan.training import loop as train_module
+    from dcgan.training import mixed_precision as precision
 
     monkeypatch.setattr(precision, "bf16_can_help", lambda device: True)
     timings = {"fp32": 1.0, "bf16": 0.5}

@@ -11,6 +11,7 @@ import pytest
 
 from dcgan.viz import animation_html
 
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Appended to a copy of the page: after the page has played for a while (virtual time), record

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan.batches import RealBatches
-from dcgan.cache import cache_path, old_cache, sidecar_path
-from dcgan.config import DataConfig
-from dcgan.data import batch_stream, load_dataset, to_model_range
+from dcgan.data.batches import RealBatches
+from dcgan.data.cache import cache_path, old_cache, sidecar_path
+from dcgan.data.batches import batch_stream
+from dcgan.data.dataset import load_dataset, to_model_range
+from dcgan.settings.config import DataConfig
 
 from conftest import REPO, find_fashion_mnist
 
@@ -144,8 +145,7 @@ def test_processes_share_one_copy_of_the_mapped_cache(fmnist_root, tmp_path):
     other = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys
-            from dcgan.config import DataConfig
-            from dcgan.data import load_dataset
+            from dcgan import DataConfig, load_dataset
             ds = load_dataset(DataConfig(data_root={cfg.data_root!r}, image_size=64, download=False), progress=False)
             print(int(ds.images.sum()), flush=True)  # touches every page
             sys.stdin.readline()

@@ -55,9 +55,9 @@ def test_help_shows_defaults():
     r = dcgan("train", "--help")
     assert r.returncode == 0
     page = " ".join(r.stdout.split())  # argparse wraps lines
-    from dcgan.recipes import ON_GPU
+    from dcgan.settings.recipes import RECIPES
 
-    gpu = ON_GPU["r1-ema-b32"]["batch_size"]
+    gpu = RECIPES["r1-ema-b32"].on_gpu["batch_size"]
     for text in ("--batch-size", f"(default: 32 in the r1-ema-b32 recipe, 128 in classic; {gpu} in r1-ema-b32 on a "
                  "CUDA GPU)", "--lr",
                  "(default: 0.0004 in the r1-ema-b32 recipe, 0.0002 in classic)",

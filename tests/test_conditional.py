@@ -9,13 +9,13 @@ import torch.nn.functional as F
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
-from dcgan.conditions import (ConditionError, attrs_vector, class_index, mismatched, parse_attr_csv,
-                              parse_celeba_attrs)
-from dcgan.config import Config, ConfigError
-from dcgan.losses import OBJECTIVES, matching_aware_d_loss
+from dcgan.data.conditions import (ConditionError, attrs_vector, class_index, mismatched, parse_attr_csv,
+                                   parse_celeba_attrs)
+from dcgan.data.sources import read_idx
 from dcgan.models import build_models
-from dcgan.sources import read_idx
-from dcgan.train import train
+from dcgan.settings.config import Config, ConfigError
+from dcgan.training.loop import train
+from dcgan.training.losses import OBJECTIVES, matching_aware_d_loss
 
 from conftest import tiny_config
 
@@ -164,9 +164,9 @@ def test_each_mode_trains_checkpoints_and_resumes(mode, fmnist_root, tagged_fold
 def test_sample_cli_and_evaluate(fmnist_root, tagged_folder, tmp_path):
     from PIL import Image
 
-    from dcgan.evaluate import evaluate_checkpoint
-    from dcgan.features import train_classifier
-    from dcgan.config import DataConfig
+    from dcgan.evaluation.evaluate import evaluate_checkpoint
+    from dcgan.evaluation.features import train_classifier
+    from dcgan.settings.config import DataConfig
 
     run = tmp_path / "cls"
     train(tiny_config(fmnist_root, run, max_steps=4, condition="class"))
@@ -203,7 +203,7 @@ def test_sample_cli_and_evaluate(fmnist_root, tagged_folder, tmp_path):
 def test_a_class_conditional_g_is_scored_with_the_real_images_class_mix():
     """On unbalanced classes the fakes are asked for each class as often as the real images scored
     have it, so FID compares like with like; without labels, every class equally often."""
-    from dcgan.evaluate import conditions_for_eval
+    from dcgan.evaluation.evaluate import conditions_for_eval
 
     G = build_models(nz=8, ngf=8, ndf=8, nc=1, image_size=32, n_cond=3)[0]
     G.condition = "class"  # as load_generator sets it from the run's config

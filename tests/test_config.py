@@ -2,7 +2,7 @@
 
 import pytest
 
-from dcgan.config import Config, ConfigError, TrainConfig
+from dcgan.settings.config import Config, ConfigError, TrainConfig
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -48,7 +48,7 @@ def test_defaults_are_the_default_recipe_and_classic_is_the_paper(cpu_box):
 
 
 def test_every_setting_has_help_and_the_run_defining_ones_are_marked():
-    from dcgan.config import ROLES, flat_fields, run_defining
+    from dcgan.settings.config import ROLES, flat_fields, run_defining
 
     assert all(f.metadata["help"] and f.metadata["role"] in ROLES for f in flat_fields().values())
     defining = run_defining()
@@ -60,7 +60,7 @@ def test_checks_and_flags_come_from_the_declarations(capsys):
     import argparse
 
     from dcgan.cli import build_parser
-    from dcgan.config import SECTION_OF, flag, flat_fields, with_role
+    from dcgan.settings.config import SECTION_OF, flag, flat_fields, with_role
 
     fields = flat_fields()
     for name, f in fields.items():

@@ -7,10 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan import sources
-from dcgan.config import DataConfig
-from dcgan.data import iterate_batches, load_dataset, to_model_range
-from dcgan.sources import DatasetNotFound, read_cifar_batch, read_idx
+from dcgan.data import sources
+from dcgan.data.batches import iterate_batches
+from dcgan.data.dataset import load_dataset, to_model_range
+from dcgan.data.sources import DatasetNotFound, read_cifar_batch, read_idx
+from dcgan.settings.config import DataConfig
 
 from conftest import write_idx
 
@@ -34,7 +35,7 @@ def test_cache_is_reused(fmnist_root, monkeypatch):
     def no_decoding(*a, **k):
         raise AssertionError("the raw files were read again despite the cache")
 
-    monkeypatch.setattr("dcgan.data.load_raw", no_decoding)
+    monkeypatch.setattr("dcgan.data.dataset.load_raw", no_decoding)
     second = load_dataset(cfg, progress=False)
     assert torch.equal(first.images, second.images)
 
@@ -158,7 +159,7 @@ def test_batches_cover_the_epoch_once_and_repeat_by_seed():
     not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
 def test_epoch_order_does_not_depend_on_where_the_data_sits(device):
     """Ranks (and resumed runs) may hold the data on the GPU or on the host: one order either way."""
-    from dcgan.data import batch_stream, epoch_permutation
+    from dcgan.data.batches import batch_stream, epoch_permutation
 
     host = epoch_permutation(1000, seed=7, epoch=3)
     placed = epoch_permutation(1000, seed=7, epoch=3, device=device)

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from dcgan.checkpoint import load_checkpoint
-from dcgan.train import train
+from dcgan.training.loop import train
 
 from conftest import REPO, tiny_config
+
 
 ARGS = ["--dataset", "fashion-mnist", "--nz", "16", "--ngf", "8", "--ndf", "8", "--batch-size", "32",
         "--max-steps", "6", "--snapshot-every", "3", "--checkpoint-every", "3", "--device", "cpu",
@@ -84,8 +85,8 @@ def test_each_rank_takes_its_gpu(monkeypatch):
     """LOCAL_RANK picks among the GPUs a process sees; a process the launcher gave one GPU
     (CUDA_VISIBLE_DEVICES set per rank) takes it; more ranks than GPUs over NCCL is one clear message
     (NCCL's own is "Duplicate GPU detected"); over gloo, ranks share the GPUs."""
-    from dcgan.config import ConfigError
-    from dcgan.distributed import _one_visible_gpu_each, gpu_of
+    from dcgan.settings.config import ConfigError
+    from dcgan.training.distributed import _one_visible_gpu_each, gpu_of
 
     assert [gpu_of(r, 4, local_world=4) for r in range(4)] == [0, 1, 2, 3]
     assert gpu_of(3, 1, local_world=4, own_visible=True) == 0

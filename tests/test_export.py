@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from dcgan.cli import main
-from dcgan.train import train
+from dcgan.training.loop import train
 
 from conftest import tiny_config
 

@@ -10,13 +10,14 @@ import time
 
 import pytest
 
+from dcgan.checkpoint import load_checkpoint
+from dcgan.data.dataset import load_dataset
+from dcgan.diskio import EXIT_WRITE_FAILED, WriteFailed
+from dcgan.settings.config import DataConfig
+from dcgan.training.loop import train
+
 from conftest import REPO, file_size_limit, tiny_config
 
-from dcgan.checkpoint import load_checkpoint
-from dcgan.config import DataConfig
-from dcgan.data import load_dataset
-from dcgan.diskio import EXIT_WRITE_FAILED, WriteFailed
-from dcgan.train import train
 
 TINY = ["--nz", "16", "--ngf", "8", "--ndf", "8", "--batch-size", "32", "--snapshot-every", "2",
         "--checkpoint-every", "2", "--log-every", "2", "--no-progress", "--no-download", "--precision", "fp32"]
@@ -175,7 +176,7 @@ def test_under_torchrun_a_checkpoint_rank_0_cannot_write_ends_every_rank_with_on
     assert r.stderr.count("dcgan train: error: could not write the checkpoint") == 1, r.stderr[-3000:]
     # none from a worker: any traceback is torchrun's own summary (older torchruns print the launcher's)
     assert not re.search(r'File "[^"]*dcgan/', r.stderr), r.stderr[-3000:]
-    assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/train.py" not in r.stderr
+    assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/training/loop.py" not in r.stderr
     assert load_checkpoint(run)["iteration"] == 4
     assert not list((run / "checkpoints").glob(".*tmp*"))
     r = dcgan_limited("train", "--resume", run, "--max-steps", 6, *ddp, torchrun=True)
@@ -203,9 +204,8 @@ def test_tensorboard_events_past_the_size_limit_are_one_message_and_the_run_resu
 
 TRAIN_IN_A_NOTEBOOK = """
 import sys
-from dcgan.config import Config
+from dcgan import Config, train
 from dcgan.diskio import WriteFailed
-from dcgan.train import train
 config = Config.from_flat(dataset="fashion-mnist", data_root=sys.argv[1], out=sys.argv[2], nz=16, ngf=8, ndf=8,
                           batch_size=32, max_steps=int(sys.argv[3]), snapshot_every=2, checkpoint_every=2,
                           progress=False, download=False, precision="fp32")
@@ -243,7 +243,7 @@ def test_the_notebooks_train_call_raises_one_message_and_resumes(cached_root, tm
 VANISH_AT_STEP_4 = """
 import shutil, sys
 from pathlib import Path
-from dcgan import writer
+from dcgan.training import writer
 from dcgan.cli import main
 
 snapshot = writer.RunWriter.snapshot

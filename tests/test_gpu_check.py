@@ -10,8 +10,10 @@ import torch
 
 from conftest import REPO
 
+
 sys.path.insert(0, str(REPO / "benchmarks"))
 import gpu_check  # noqa: E402
+
 
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU box runs the real check (make gpu-check)")
 
@@ -102,9 +104,9 @@ def test_missing_extras_skip_cut_parts_do_not_pass_and_exits_get_a_verdict(data_
     report = (tmp_path / "c" / "report.md").read_text()
     assert "INCOMPLETE, not a pass: cut for time: suite, run64, fid64, torchrun, compiled, eager" in report
     assert gpu_check.main([*args, "--parts", "nothing"]) == 2 and "nothing unknown" in capsys.readouterr().err
-    import dcgan.sources
+    import dcgan.data.sources
 
-    monkeypatch.setattr(dcgan.sources, "SYSTEM_DATA_ROOT", str(tmp_path / "no-system-data"))
+    monkeypatch.setattr(dcgan.data.sources, "SYSTEM_DATA_ROOT", str(tmp_path / "no-system-data"))
     assert gpu_check.main([*args, "--data-root", str(tmp_path / "empty"), "--out", str(tmp_path / "d")]) == 2
     assert "needs Fashion-MNIST on disk" in capsys.readouterr().err
 

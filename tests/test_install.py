@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 
+
 pytestmark = pytest.mark.slow
 
 

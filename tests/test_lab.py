@@ -15,6 +15,7 @@ import pytest
 
 from conftest import REPO
 
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements.txt)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; "
@@ -297,8 +298,9 @@ def test_a_background_run_stopped_continued_and_a_reloaded_view_marked_stale(tmp
 
 
 def test_explorer_slider_moves_the_image(tmp_path, fmnist_root):
+    from dcgan.training.loop import train
+
     from conftest import tiny_config
-    from dcgan.train import train
 
     real_run = os.environ.get("DCGAN_LAB_REAL_RUN")  # the README's picture: a finished `make train` run
     if real_run:

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from dcgan.losses import bce_fake, bce_g_loss, bce_real
+from dcgan.training.losses import bce_fake, bce_g_loss, bce_real
 
 
 def bce_d_loss(real_logits, fake_logits):
@@ -44,7 +44,7 @@ def test_bce_is_float32_under_half_logits():
 
 
 def test_relativistic_pairing_judges_each_fake_against_one_real():
-    from dcgan.losses import OBJECTIVES, rpgan_d_loss, rpgan_g_loss
+    from dcgan.training.losses import OBJECTIVES, rpgan_d_loss, rpgan_g_loss
 
     real, fake = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 3.0])
     sp = lambda v: math.log1p(math.exp(v))  # noqa: E731
@@ -56,7 +56,7 @@ def test_relativistic_pairing_judges_each_fake_against_one_real():
 
 
 def test_r2_penalises_the_gradient_at_the_fakes():
-    from dcgan.losses import r2_penalty
+    from dcgan.training.losses import r2_penalty
 
     w = torch.tensor([[[[1.0, -2.0], [0.5, 0.0]]]])  # D(x) = <w, x>: its input gradient is w everywhere
     fake = torch.randn(4, 1, 2, 2, requires_grad=True)

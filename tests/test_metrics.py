@@ -8,11 +8,11 @@ import pytest
 import scipy.linalg
 import torch
 
-from dcgan.config import DataConfig
-from dcgan.evaluate import classifier_space, evaluate_checkpoint, real_features, real_vs_real
-from dcgan.features import InceptionUnavailable, load_inception, train_classifier
-from dcgan.metrics import class_stats, fid, kid, precision_recall
-from dcgan.train import train
+from dcgan.evaluation.evaluate import classifier_space, evaluate_checkpoint, real_features, real_vs_real
+from dcgan.evaluation.features import InceptionUnavailable, load_inception, train_classifier
+from dcgan.evaluation.metrics import class_stats, fid, kid, precision_recall
+from dcgan.settings.config import DataConfig
+from dcgan.training.loop import train
 
 from conftest import tiny_config
 

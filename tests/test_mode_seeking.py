@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from dcgan.config import Config, ConfigError
-from dcgan.losses import mode_seeking_loss, paired_conditions
 from dcgan.models import build_models
-from dcgan.steps import Nets, StepRules, d_step, g_step
+from dcgan.settings.config import Config, ConfigError
+from dcgan.training.losses import mode_seeking_loss, paired_conditions
+from dcgan.training.steps import Nets, StepRules, d_step, g_step
 
 
 def test_value_by_hand():

@@ -7,6 +7,7 @@ from torch import nn
 from dcgan.models import Discriminator, Generator, build_models, weights_init
 from dcgan.sizes import size_plan, valid_sizes
 
+
 # every size the seeds use: MNIST's own 28, the powers of two, 48, the anime cGAN's 96, 160, up to 256
 SIZES = [28, 32, 48, 64, 96, 128, 160, 256]
 
@@ -73,7 +74,7 @@ def test_init_statistics():
 
 @pytest.mark.parametrize("size", SIZES)
 def test_conditional_heads_and_the_classifier_at_every_size(size):
-    from dcgan.features import ClassifierNet
+    from dcgan.evaluation.features import ClassifierNet
 
     c = torch.eye(10)[:3]
     for mode in ("projection", "concat"):

@@ -8,6 +8,7 @@ import torch
 
 from conftest import REPO
 
+
 papermill = pytest.importorskip("papermill")
 NOTEBOOKS = REPO / "notebooks"
 
@@ -59,8 +60,8 @@ def test_gpu_where_there_is_one():
     parameters, auto by default, as the API's functions and the CLI default to."""
     import inspect
 
-    from dcgan.evaluate import evaluate_checkpoint, make_space
-    from dcgan.features import ensure_classifier, train_classifier
+    from dcgan.evaluation.evaluate import evaluate_checkpoint, make_space
+    from dcgan.evaluation.features import ensure_classifier, train_classifier
     from dcgan.sample import load_generator
 
     for fn in (load_generator, evaluate_checkpoint, make_space, ensure_classifier, train_classifier):
@@ -107,8 +108,7 @@ def test_train_notebook(trained_run):
     assert not any("done:" in "".join(o["text"]) for o in streams if o["name"] == "stderr")  # not painted as an error
     # every setting in effect, printed from the configuration; the overrides marked as the recipe's exceptions
     assert "lr_g=0.0012" in text and "ema_decay=0.999" in text and "r1_every=16" in text
-    assert "* differs from the r1-ema-b32 recipe: nz, ngf, ndf, epochs, max_steps, snapshot_every, checkpoint_every" \
-        in text
+    assert "* differs from the r1-ema-b32 recipe: nz, ngf, ndf, max_steps, snapshot_every, checkpoint_every" in text
     saved = json.loads((run / "config.json").read_text())  # the default recipe reaches the run
     assert (saved["objective"]["grad_clip"], saved["train"]["lr_g"], saved["objective"]["ema_decay"]) == (10.0, 1.2e-3, 0.999)
     assert "_anim_img" in text  # the inline animation player
@@ -271,7 +271,7 @@ def test_conditional_notebook(fmnist_root, tmp_path):
 
 def test_results_notebook_on_a_conditional_ema_run(fmnist_root, tmp_path):
     """The newest run may be conditional (after 06): 03 samples it with its classes and says so."""
-    from dcgan.train import train
+    from dcgan.training.loop import train
 
     from conftest import tiny_config
 
@@ -290,14 +290,14 @@ def test_train_notebook_in_the_background_returns_at_once(fmnist_root, tmp_path)
     notebook finishes while it trains, and the run ends on its own."""
     import time
 
-    from dcgan.watch import read_run
+    from dcgan.lab.watch import read_run
 
     runs = tmp_path / "runs"
     nb = execute("02_train.ipynb", tmp_path, data_root=str(fmnist_root), out_dir=str(runs), background=True,
                  **{**TINY_TRAIN, "overrides": {**TINY, "max-steps": 200}})
     run = Path(text_of(nb).split("new run ", 1)[1].split(":", 1)[0])  # the folder the notebook named
     assert run.parent == runs and f"{run.name}: iteration" in text_of(nb)  # the watcher's status line
-    assert "<dcgan.watch.Watcher" not in text_of(nb)  # the view is the cell's whole output
+    assert "<dcgan.lab.watch.Watcher" not in text_of(nb)  # the view is the cell's whole output
     deadline = time.time() + 300
     while read_run(run).status != "finished":
         assert time.time() < deadline, (run / "train.log").read_text()[-2000:]
@@ -312,7 +312,7 @@ def test_train_notebook_in_the_background_returns_at_once(fmnist_root, tmp_path)
 
 
 def test_compare_notebook(fmnist_root, tmp_path):
-    from dcgan.train import train
+    from dcgan.training.loop import train
 
     from conftest import tiny_config
 

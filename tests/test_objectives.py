@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan import stabilisers
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import build_parser
-from dcgan.config import LOSSES, Config, ConfigError
-from dcgan.losses import OBJECTIVES, bce_g_loss, gradient_penalty, minimax_g_loss, r1_penalty
 from dcgan.models import Discriminator
-from dcgan.stabilisers import EMA, d_targets, diff_augment
-from dcgan.train import train
+from dcgan.settings.config import LOSSES, Config, ConfigError
+from dcgan.training import stabilisers
+from dcgan.training.loop import train
+from dcgan.training.losses import OBJECTIVES, bce_g_loss, gradient_penalty, minimax_g_loss, r1_penalty
+from dcgan.training.stabilisers import EMA, d_targets, diff_augment
 
 from conftest import tiny_config
 
@@ -268,15 +268,15 @@ def test_presets_and_validation():
 
 
 def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys, cpu_box):
-    from dcgan.config import flat_defaults
-    from dcgan.recipes import DEFAULT_RECIPE, RECIPES
+    from dcgan.settings.config import flat_defaults
+    from dcgan.settings.recipes import DEFAULT_RECIPE, RECIPES
 
     default = Config.from_flat()
     # the default recipe is the settings' own defaults; every other recipe lists only what it changes
-    assert RECIPES[DEFAULT_RECIPE] == {} and Config.from_flat() == Config()
+    assert RECIPES[DEFAULT_RECIPE].changes == {} and Config.from_flat() == Config()
     defaults = flat_defaults()
-    for name, changes in RECIPES.items():
-        assert all(defaults[k] != v for k, v in changes.items()), name
+    for name, recipe in RECIPES.items():
+        assert all(defaults[k] != v for k, v in recipe.changes.items()), name
     assert default.objective.grad_clip == 10.0  # what the benchmark measured as clearly better
     assert default.train.lr == 4e-4  # the fast recipe: the short budget is limited by its step size
     assert default.train.lr_g == 1.2e-3 and default.train.lr_d == 0.0  # G at 3x D's rate
@@ -330,7 +330,7 @@ def test_the_default_recipe_is_r1_ema_b32_and_classic_is_one_flag_away(capsys, c
 
 def test_recipe_list_names_every_recipe_and_its_sources(capsys):
     from dcgan.cli import main
-    from dcgan.recipes import DEFAULT_RECIPE, RECIPES
+    from dcgan.settings.recipes import DEFAULT_RECIPE, RECIPES
 
     assert main(["train", "--recipe", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -372,8 +372,8 @@ def test_cli_flags_round_trip(fmnist_root, tmp_path):
 
 
 def test_old_recipe_names_train_as_before_with_a_note(capsys):
-    from dcgan.compat import RETIRED_AS
-    from dcgan.recipes import STEPS
+    from dcgan.settings.compat import RETIRED_AS
+    from dcgan.settings.recipes import STEPS
 
     renamed = Config.from_flat(recipe="fast-g-ema-r1-b64")
     assert renamed == Config.from_flat(recipe="r1-ema")
@@ -406,8 +406,8 @@ def test_the_published_presets_are_their_papers_settings():
 
 
 def test_recipe_list_fits_on_one_screen():
-    from dcgan.config import describe_recipes
-    from dcgan.recipes import RECIPES
+    from dcgan.settings.config import describe_recipes
+    from dcgan.settings.recipes import RECIPES
 
     text = describe_recipes()
     lines = text.splitlines()
@@ -419,10 +419,10 @@ def test_recipe_list_fits_on_one_screen():
 def test_rpgan_with_r1_and_r2_trains_and_resumes(fmnist_root, tmp_path, precision):
     """The relativistic pairing loss with both zero-centred penalties on their lazy steps, in either
     precision (G's fakes are bf16 under autocast; the penalties run in fp32)."""
-    from conftest import tiny_config
-
     from dcgan.checkpoint import load_checkpoint
-    from dcgan.train import train
+    from dcgan.training.loop import train
+
+    from conftest import tiny_config
 
     settings = dict(loss="rpgan", r2_weight=0.1, r1_every=2, precision=precision)
     history = train(tiny_config(fmnist_root, tmp_path / "run", max_steps=6, checkpoint_every=3, **settings))
@@ -435,8 +435,8 @@ def test_rpgan_with_r1_and_r2_trains_and_resumes(fmnist_root, tmp_path, precisio
 
 
 def test_the_ladder_ends_at_the_recipes_it_names(cpu_box):
-    from dcgan.config import recipe_ladder
-    from dcgan.recipes import DEFAULT_RECIPE
+    from dcgan.settings.config import recipe_ladder
+    from dcgan.settings.recipes import DEFAULT_RECIPE
 
     ladder = recipe_ladder()
     assert list(ladder)[-2:] == ["r1-ema", DEFAULT_RECIPE] and list(ladder)[0] == "grad-clip"

@@ -5,8 +5,8 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.models import Generator
-from dcgan.stabilisers import EMA, recalibrate_batchnorm
-from dcgan.train import train
+from dcgan.training.loop import train
+from dcgan.training.stabilisers import EMA, recalibrate_batchnorm
 
 from conftest import tiny_config
 
@@ -76,10 +76,10 @@ def test_the_default_takes_its_gpu_batch_on_a_gpu(monkeypatch, fmnist_root, tmp_
 
     import torch
 
-    from dcgan.config import Config
-    from dcgan.recipes import ON_GPU
+    from dcgan.settings.config import Config
+    from dcgan.settings.recipes import RECIPES
 
-    gpu_batch = ON_GPU["r1-ema-b32"]["batch_size"]
+    gpu_batch = RECIPES["r1-ema-b32"].on_gpu["batch_size"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU box: auto is the CPU
     assert Config.from_flat().train.batch_size == 32 == Config.from_flat(device="cuda:0", batch_size=32).train.batch_size
     assert Config.from_flat() == Config()

@@ -6,10 +6,11 @@ import signal
 
 import pytest
 
+from dcgan.lab.rerun import plan_run
+from dcgan.settings.config import ConfigError
+from dcgan.training.loop import train
+
 from conftest import tiny_config
-from dcgan.config import ConfigError
-from dcgan.rerun import plan_run
-from dcgan.train import train
 
 
 def settings(fmnist_root, **overrides):

@@ -13,22 +13,24 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan import losses
 from dcgan.checkpoint import CheckpointError, load_checkpoint
+from dcgan.data.dataset import load_dataset
+from dcgan.data.decode import decode_image
+from dcgan.data.sources import DatasetNotFound, read_idx
 from dcgan.diskio import WriteFailed
-from dcgan.config import ConfigError, DataConfig
-from dcgan.data import decode_image, load_dataset
-from dcgan.guard import DivergenceGuard, TrainingDiverged
-from dcgan.sources import DatasetNotFound, read_idx
-from dcgan.train import train
+from dcgan.settings.config import ConfigError, DataConfig
+from dcgan.training import losses
+from dcgan.training.divergence import DivergenceGuard, TrainingDiverged
+from dcgan.training.loop import train
 
 from conftest import REPO, tiny_config
+
 
 SLOW_SAVE = """
 import os, sys, time, torch
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
 from conftest import tiny_config
-from dcgan.train import train
+from dcgan import train
 original = torch.save
 def slow_save(obj, f, *args, **kwargs):
     if isinstance(obj, dict) and obj.get("iteration") == 6:  # the second checkpoint: write half, hang

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from dcgan.data import to_model_range
-from dcgan.runs import latest_runs, nearest_images, read_evals, snapshot_frames
 from dcgan import viz
+from dcgan.data.dataset import to_model_range
+from dcgan.lab.runs import latest_runs, nearest_images, read_evals, snapshot_frames
 
 
 def _run(root, name, mtime):

@@ -11,6 +11,7 @@ import torch
 
 from conftest import REPO
 
+
 BEFORE = "a065ed1"  # the package as it was before the reorganisation (settings, recipes, the loop's shape)
 RUNS = {  # each recipe's path through the loop: lazy R1 and EMA (16 steps), conditional, a critic
     "default": {},
@@ -22,8 +23,7 @@ RUNS = {  # each recipe's path through the loop: lazy R1 and EMA (16 steps), con
 TRAIN = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from dcgan.config import Config
-from dcgan.train import train
+from dcgan import Config, train  # the public API: the same names before and after the package was rearranged
 settings = json.loads(sys.argv[2])
 recipe = settings.pop("recipe", "r1-ema-b32")
 train(Config.from_flat(recipe=recipe, **settings))

@@ -9,7 +9,7 @@ import torch
 
 import dcgan
 from dcgan.cli import main
-from dcgan.train import train
+from dcgan.training.loop import train
 
 from conftest import REPO, tiny_config
 
@@ -71,7 +71,7 @@ def test_evaluating_an_exported_generator_and_provenance(runs, fmnist_root, tmp_
     out = tmp_path / "G.safetensors"
     dcgan.export_generator(runs / "ema", out)
     classifier = tmp_path / "cls.pt"
-    from dcgan.features import train_classifier
+    from dcgan.evaluation.features import train_classifier
 
     train_classifier(dcgan.DataConfig(data_root=str(fmnist_root)), epochs=1, out=classifier, device="cpu")
     result = dcgan.evaluate_checkpoint(out, n=200, classifier=classifier, device="cpu", real_n=0)
@@ -93,7 +93,7 @@ def test_older_files_read_with_todays_metric_names(tmp_path):
 def test_precision_recall_is_the_papers_definition():
     """torch-fidelity's precision and recall against the definition written out: a fake counts when it lies
     within some real sample's k-th-neighbour radius (precision), and the other way round (recall)."""
-    from dcgan.metrics import precision_recall
+    from dcgan.evaluation.metrics import precision_recall
 
     g = torch.Generator().manual_seed(3)
     real, fake = torch.randn(300, 5, generator=g), torch.randn(200, 5, generator=g) * 1.4 + 0.3

@@ -7,9 +7,9 @@ from PIL import Image
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
-from dcgan.config import Config, DataConfig
-from dcgan.data import load_dataset
-from dcgan.train import train
+from dcgan.data.dataset import load_dataset
+from dcgan.settings.config import Config, DataConfig
+from dcgan.training.loop import train
 from dcgan.viz import grid_array
 
 from conftest import tiny_config
@@ -17,7 +17,7 @@ from conftest import tiny_config
 
 def test_fashion_mnist_trains_at_28_without_resizing(fmnist_root, tmp_path):
     data = load_dataset(DataConfig(data_root=str(fmnist_root), image_size=28, download=False), progress=False)
-    from dcgan.sources import read_idx
+    from dcgan.data.sources import read_idx
 
     raw = read_idx(fmnist_root / "fashion-mnist" / "train-images-idx3-ubyte.gz")
     assert torch.equal(data.images[:, 0], torch.from_numpy(raw.copy()))  # the original pixels, not resampled
@@ -89,8 +89,8 @@ def test_rgba_is_kept_from_files_to_samples(tmp_path):
 
 
 def test_parallel_decode_equals_serial_and_keeps_the_skip_report(tmp_path):
-    from dcgan.decode import decode_files
-    from dcgan.sources import RawDataset
+    from dcgan.data.decode import decode_files
+    from dcgan.data.sources import RawDataset
 
     folder = _rgba_folder(tmp_path / "pics", n=30)
     (folder / "broken.png").write_bytes(b"\x89PNG not really")

@@ -1,6 +1,5 @@
 """The D and G steps called on their own, the loop's recovery, and the bugs the reshaped loop fixed."""
 
-import importlib
 import json
 import math
 import os
@@ -14,19 +13,18 @@ import torch
 
 from dcgan.checkpoint import load_checkpoint
 from dcgan.cli import main
-from dcgan.config import ObjectiveConfig
-from dcgan.data import load_dataset, to_model_range
-from dcgan.guard import DivergenceGuard
-from dcgan.history import COLUMNS, History, PendingStats
-from dcgan.losses import r1_penalty
+from dcgan.data.dataset import load_dataset, to_model_range
 from dcgan.models import build_models
 from dcgan.runtime import torch_older_than
-from dcgan.steps import Nets, StepStats, StepRules, d_step, g_step, train_step
-from dcgan.train import train
+from dcgan.settings.config import ObjectiveConfig
+from dcgan.training import loop as train_module
+from dcgan.training.divergence import DivergenceGuard
+from dcgan.training.history import COLUMNS, History, PendingStats
+from dcgan.training.loop import train
+from dcgan.training.losses import r1_penalty
+from dcgan.training.steps import Nets, StepRules, StepStats, d_step, g_step, train_step
 
 from conftest import REPO, tiny_config
-
-train_module = importlib.import_module("dcgan.train")  # the module (the package exports the function)
 
 
 @pytest.fixture()
@@ -222,8 +220,7 @@ def test_a_diverged_run_is_one_message_and_exit_code_2(fmnist_root, tmp_path, ca
 
 DDP_NAN = """
 import os, sys
-import importlib
-t = importlib.import_module("dcgan.train")
+from dcgan.training import loop as t
 original, calls = t.train_step, [0]
 def train_step(*args, **kwargs):
     calls[0] += 1
@@ -257,7 +254,7 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
         # at teardown: benchmarks/ddp_exits.py --diverge repeats this 20 times) and no traceback
         codes = [int(c) for c in re.findall(r"exitcode\s*:\s*(-?\d+)", r.stderr)]
         assert codes and set(codes) == {2}, r.stderr[-3000:]
-        assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/train.py" not in r.stderr
+        assert "SIGABRT" not in r.stderr and "terminate called" not in r.stderr and "dcgan/training/loop.py" not in r.stderr
         assert seconds < 60  # every rank ended: none waits alone in a collective
         assert load_checkpoint(out)["iteration"] == 2
     else:
@@ -270,7 +267,7 @@ def test_ranks_decide_divergence_together(mode, fmnist_root, tmp_path):
 def test_balanced_consistency_regularisation_adds_a_lazy_term_that_vanishes_for_an_invariant_d(parts):
     """bCR: D's loss gains w (D(x) - D(T(x)))^2 on reals and fakes, on every N-th D step at N times w;
     T flips and shifts, so a D that ignores where things are (a constant image) pays nothing."""
-    from dcgan.stabilisers import consistency_transform
+    from dcgan.training.stabilisers import consistency_transform
 
     nets, opt_g, opt_d, _, real = parts
     torch.manual_seed(0)

@@ -4,9 +4,10 @@ import shutil
 
 import pytest
 
-from dcgan.train import train
+from dcgan.training.loop import train
 
 from conftest import tiny_config
+
 
 pytest.importorskip("tensorboard", reason="pip install tensorboard")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dcgan.checkpoint import CheckpointError, load_checkpoint
-from dcgan.history import COLUMNS, read_history_csv
-from dcgan.train import train
+from dcgan.training.history import COLUMNS, read_history_csv
+from dcgan.training.loop import train
 
 from conftest import tiny_config
 

@@ -5,14 +5,15 @@ import time
 import pytest
 import torch
 
-from conftest import tiny_config
-from dcgan.config import ConfigError
-from dcgan.compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
-from dcgan.explore import Point, explorer, latent_directions, render, _first_activations
-from dcgan.rerun import plan_run
+from dcgan.lab.compare import differences_html, differing_settings, plot_last_grids, plot_losses_overlaid
+from dcgan.lab.explore import Point, _first_activations, explorer, latent_directions, render
+from dcgan.lab.rerun import plan_run
+from dcgan.lab.watch import Watcher, read_run, start_training
 from dcgan.sample import load_generator
-from dcgan.train import train
-from dcgan.watch import Watcher, read_run, start_training
+from dcgan.settings.config import ConfigError
+from dcgan.training.loop import train
+
+from conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def test_the_watchers_states_from_status_files_in_every_order(tmp_path):
     import os
     import socket
 
-    from dcgan.watch import FINAL, phase
+    from dcgan.lab.watch import FINAL, phase
 
     run, now = tmp_path / "run", time.time()
     assert phase(read_run(run)) == "starting"  # nothing written yet
@@ -189,7 +190,7 @@ def test_a_watcher_follows_a_continued_run_to_its_real_end(tmp_path, capsys):
 
 
 def test_views_say_how_old_they_are(tmp_path, capsys):
-    from dcgan.watch import _line_html
+    from dcgan.lab.watch import _line_html
 
     run, now = tmp_path / "run", time.time()
     _status(run, "running", now, 90)

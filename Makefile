@@ -58,7 +58,7 @@ benchmark: setup data
 	$(PY) benchmarks/throughput.py
 
 # On a GPU box: the whole suite on the GPU, a 64 px run and its FID, two ranks on one GPU, compiled and
-# graphed steps, images/s; up to 25 minutes (GPU_CHECK_ARGS="--parts torchrun,compiled --budget 600" for
+# graphed steps, images/s, sweep workers; up to 30 minutes (GPU_CHECK_ARGS="--parts torchrun,compiled --budget 600" for
 # less). It installs and downloads nothing: it runs on .venv's Python where make setup made one, else on
 # $(PYTHON) as it is (the box's own torch). The report: outputs/gpu-check/report.md
 CHECK_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))

@@ -23,6 +23,7 @@ ran out before or during it; a failed part does not stop the others):
   bf16, each with its own verdict and torch's count of steps run without CUDA graphs (a graphed cell
   that ran without them fails).
 - eager: images/s of the default (fp32, bf16) and of the PyTorch tutorial's loop at each batch.
+- sweep: `dcgan sweep`'s trials per hour with 1, 2 and 4 workers sharing the GPU (the sweep extra).
 Exit codes: 0 every part run passed (skips named in the verdict); 1 a part failed; 2 the check could not
 start (no GPU, with the reason; no data); 3 nothing failed but parts were cut or left out (--parts).
 The report: OUT/report.md, written after every line, so a check cut short still leaves one.
@@ -47,11 +48,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-PARTS = ("suite", "run64", "fid64", "torchrun", "compiled", "eager")
+PARTS = ("suite", "run64", "fid64", "torchrun", "compiled", "eager", "sweep")
 # seconds each part is expected to take on one H100 (docs/performance.md has the dry run's and the estimate)
-ESTIMATE = {"suite": 480, "run64": 90, "fid64": 60, "torchrun": 60, "compiled": 540, "eager": 120}
+ESTIMATE = {"suite": 480, "run64": 90, "fid64": 60, "torchrun": 60, "compiled": 540, "eager": 120, "sweep": 150}
 MIN_GPU_TESTS = 7  # the suite's tests marked cuda that a one- or two-GPU box runs (8 are marked; one needs 2 GPUs, one 1)
-EXTRAS = {"pytest": "test", "torchmetrics": "eval", "torch_fidelity": "eval", "scipy": "eval"}
+EXTRAS = {"pytest": "test", "torchmetrics": "eval", "torch_fidelity": "eval", "scipy": "eval", "optuna": "sweep"}
 
 
 class Cut(Exception):
@@ -377,13 +378,34 @@ def eager(rep: Report, args, out: Path) -> None:
             *[f"| {loop} | {b} | {p} | {s:.0f} | {s / t:.2f}x |" for loop, b, p, s, t in rows])
 
 
+def sweep(rep: Report, args, out: Path) -> None:
+    """dcgan sweep's trials per hour with 1, 2 and 4 workers sharing the GPU (docs/performance.md's CPU table)."""
+    problem = missing_extra("optuna", "torchmetrics", "torch_fidelity", "scipy")
+    if problem:
+        raise Skip(problem)
+    import sweep_rate
+
+    from dcgan.evaluation.features import ensure_classifier
+    from dcgan.settings.config import DataConfig
+
+    data = DataConfig(data_root=args.data_root, download=False)
+    classifier = ensure_classifier(data, 1, out / "classifier.pt", epochs=1, device=args.device)
+    workers, trials, steps = ((1, 2, 4), 8, 200) if not args.dry_run else ((1, 2), 2, 10)
+    if rep.left() < 60 * len(workers):
+        raise Cut("too little budget left for the sweeps")
+    rows = sweep_rate.rates(list(workers), trials=trials, max_steps=steps, eval_n=500 if not args.dry_run else 100,
+                            data_root=args.data_root, device=args.device, classifier=classifier,
+                            say=lambda line: rep.add(f"- {line}"))
+    rep.add("", *sweep_rate.table(rows, trials))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/gpu-check", help="folder of the report and the runs")
     parser.add_argument("--data-root", default="data", help="where Fashion-MNIST is (default: data, then the "
                                                             "system's dataset-fashion-mnist)")
-    parser.add_argument("--budget", type=float, default=1500,
-                        help="seconds in all (default: 1500); parts that do not fit are CUT, and the check "
+    parser.add_argument("--budget", type=float, default=1800,
+                        help="seconds in all (default: 1800); parts that do not fit are CUT, and the check "
                              "then does not pass")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"which parts, comma-separated (default: all: "
                                                                   f"{','.join(PARTS)})")
@@ -425,7 +447,8 @@ def main(argv=None) -> int:
               "fid64": ("64 px run: FID", lambda r: fid64(r, args, out)),
               "torchrun": ("two ranks on one GPU: train, resume bit for bit, agreement", lambda r: torchrun(r, args, out)),
               "compiled": ("compiled and CUDA-graphed steps", lambda r: compiled(r, args, out)),
-              "eager": ("images per second, eager", lambda r: eager(r, args, out))}
+              "eager": ("images per second, eager", lambda r: eager(r, args, out)),
+              "sweep": ("sweep trials per hour with 1, 2 and 4 workers on one GPU", lambda r: sweep(r, args, out))}
     for name in PARTS:
         if name in chosen:
             rep.part(name, *titles[name])

@@ -17,6 +17,9 @@ from .lab.explore import explorer, latent_directions
 from .lab.rerun import plan_run
 from .lab.runs import (config_of, format_runs, latest_runs, nearest_images, read_evals, read_metrics, snapshot_frames,
                        summarise_runs, trained_generator)
+from .lab.sweep import sweep
+from .lab.sweep_results import load_study, sweep_trials, trials_html
+from .lab.sweep_spec import SweepSpec
 from .lab.watch import read_run, start_training, watch
 from .models import Discriminator, Generator, weights_init
 from .player import player_html
@@ -40,6 +43,8 @@ __all__ = [
     # sampling and sharing
     "load_generator", "generate", "interpolate", "per_class_grid", "describe_conditions", "write_image_files",
     "export_generator", "animate_run", "save_walk", "player_html", "viz", "explorer", "latent_directions",
+    # many runs at once: sweeps
+    "sweep", "SweepSpec", "sweep_trials", "trials_html", "load_study",
     # comparing runs
     "differing_settings", "differences_html", "plot_last_grids", "plot_losses_overlaid",
     # evaluation

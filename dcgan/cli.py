@@ -1,4 +1,4 @@
-"""The `dcgan` command line: train, sample, animate, train-classifier, evaluate, runs."""
+"""The `dcgan` command line: train, export, sample, animate, runs, train-classifier, evaluate, sweep."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sharing(sub)
     _add_scoring(sub)
+    _add_sweep(sub)
     return parser
 
 
@@ -169,6 +170,48 @@ def _add_scoring(sub) -> None:
     p_eval.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     p_eval.add_argument("--floor", action="store_true",
                         help="also print the real-vs-real floor: FID between the train and test splits")
+
+
+def _add_sweep(sub) -> None:
+    """dcgan sweep: many runs as one Optuna study."""
+    p = sub.add_parser("sweep", help="search settings: many runs as one Optuna study (needs the sweep extra)",
+                       description="Train the trials of a sweep spec (YAML or JSON: space, settings, sampler, "
+                       "trials, minutes, pruner, features, eval_n) as run folders under --out/trials/, score each "
+                       "by its FID, and print the trials and the best one's command. Running it again continues "
+                       "the study. docs/sweeps.md has an example.")
+    p.set_defaults(run=_sweep)
+    p.add_argument("spec", help="the sweep's spec file (.yaml, .yml or .json)")
+    p.add_argument("--out", required=True, help="the sweep's folder: its journal, trials/, trials.csv, best.json")
+    p.add_argument("--storage", default="", help="a journal file on storage other machines see, or a database URL "
+                                                 "(postgresql://...): workers there join with the same --study "
+                                                 "(default: OUT/study.journal)")
+    p.add_argument("--study", default="", help="the study's name in the storage (default: the spec's, else OUT's name)")
+    p.add_argument("--workers", type=int, default=1, help="trials side by side, as processes of their own (default: 1)")
+    p.add_argument("--gpus", default="", help="GPUs for the workers, in turn, e.g. 0,1; one GPU shares it "
+                                              "(default: every GPU this process sees)")
+    p.add_argument("--trials", type=int, default=None, help="the trial budget (default: the spec's)")
+    p.add_argument("--minutes", type=float, default=None, help="stop starting trials after this long (default: the "
+                                                               "spec's; 0: no limit)")
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # a launched worker's index
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .extras import require
+
+    require("sweep", "dcgan sweep")
+    from .lab.sweep import sweep, work
+    from .lab.sweep_spec import read_spec
+
+    spec = read_spec(args.spec)
+    spec.trials = args.trials if args.trials is not None else spec.trials
+    spec.minutes = args.minutes if args.minutes is not None else spec.minutes
+    spec.study = args.study or spec.study
+    spec.__post_init__()  # the budget as given on the command line, checked like the file's
+    if args.worker is not None:  # launched by a sweep with --workers: its study exists, its spec is checked
+        work(spec, Path(args.out), args.storage, worker=args.worker, progress=False)
+        return 0
+    sweep(spec, args.out, storage=args.storage, workers=args.workers, gpus=args.gpus)
+    return 0
 
 
 def _train_classifier(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ EXTRAS = {
     "eval": ("torchmetrics", "torch_fidelity", "scipy"),
     "tensorboard": ("tensorboard",),
     "notebooks": ("IPython", "ipywidgets"),
+    "sweep": ("optuna",),
 }
 
 

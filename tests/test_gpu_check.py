@@ -102,7 +102,7 @@ def test_missing_extras_skip_cut_parts_do_not_pass_and_exits_get_a_verdict(data_
     assert "SystemExit: Fashion-MNIST not found" in report and "FAILED: eager" in report
     assert gpu_check.main([*args, "--budget", "1", "--out", str(tmp_path / "c")]) == 3
     report = (tmp_path / "c" / "report.md").read_text()
-    assert "INCOMPLETE, not a pass: cut for time: suite, run64, fid64, torchrun, compiled, eager" in report
+    assert "INCOMPLETE, not a pass: cut for time: suite, run64, fid64, torchrun, compiled, eager, sweep" in report
     assert gpu_check.main([*args, "--parts", "nothing"]) == 2 and "nothing unknown" in capsys.readouterr().err
     import dcgan.data.sources
 

@@ -323,3 +323,25 @@ def test_compare_notebook(fmnist_root, tmp_path):
     text = text_of(nb)
     assert "<th>lr</th>" in text and "<td>slow</td>" in text and "<th>eval_every</th>" in text
     assert images_in(nb) >= 3  # grids, losses, FID against minutes
+
+
+def test_sweep_notebook_and_its_rerun(fmnist_root, tmp_path):
+    pytest.importorskip("optuna")
+    from dcgan import DataConfig
+    from dcgan.evaluation.features import train_classifier
+
+    classifier = tmp_path / "classifier.pt"
+    train_classifier(DataConfig(data_root=str(fmnist_root), download=False), epochs=1, out=classifier, device="cpu",
+                     progress=False)
+    tiny = dict(data_root=str(fmnist_root), out_dir=str(tmp_path / "sweep"), classifier=str(classifier), eval_n=100,
+                space={"lr": [2e-4, 4e-4, 8e-4], "ema-decay": {"low": 0.9, "high": 0.99}}, sampler="random",
+                settings={"dataset": "fashion-mnist", "image-size": 32, "max-steps": 12, "snapshot-every": 6,
+                          "checkpoint-every": 6, "nz": 16, "ngf": 8, "ndf": 8, "download": False})
+    nb = execute("08_sweep.ipynb", tmp_path, trials=3, **tiny)
+    text = text_of(nb)
+    assert text.count("<td>complete</td>") == 3 and "<th>ema_decay</th>" in text and "best: trial" in text
+    assert images_in(nb) >= 4  # the best grids, the history, the importances, the parallel coordinates
+    # Run All again with a larger budget: the study goes on from its three trials
+    again = text_of(execute("08_sweep.ipynb", tmp_path, trials=4, **tiny))
+    assert again.count("<td>complete</td>") == 4 and sorted(p.name for p in (tmp_path / "sweep" / "trials").iterdir()) \
+        == ["0000", "0001", "0002", "0003"]

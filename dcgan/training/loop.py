@@ -65,13 +65,15 @@ def _refuse_if_training(run_dir: Path) -> None:
 
 
 def train(config: Config, *, resume: str | os.PathLike | None = None,
-          on_snapshot: Callable[[int, Path, dict], None] | None = None) -> History:
+          on_snapshot: Callable[[int, Path, dict], None] | None = None,
+          on_eval: Callable[[int, dict], bool] | None = None) -> History:
     """Train a DCGAN as `config` says and return its per-iteration history.
 
     Writes config.json, history.csv, samples/, loss.png, d_outputs.png, grad_norms.png,
     real_vs_fake.png, progress.html and checkpoints/ under the run folder. `resume` (a run folder,
     its checkpoints/ or a checkpoint file) continues a run exactly; `on_snapshot(step, grid_path,
-    history)` lets a notebook redraw.
+    history)` lets a notebook redraw; `on_eval(step, row)` sees each evaluation (--eval-every) and, by
+    returning True, stops the run there as Ctrl-C would (a checkpoint is written): a sweep's pruner.
     """
     tc = config.train
     from ..extras import require  # a missing extra stops the run before it starts, not at its first use
@@ -93,7 +95,8 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
         ddp, ddp_device = init_distributed(tc.device, tc.ddp_timeout, tc.ddp_backend)  # a no-op outside torchrun
         together = False  # whether every rank ends here at once (a finished, stopped or diverged run)
         try:
-            history = _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot)
+            history = _train(config, saved, run_dir, ddp, ddp_device or resolve_device(tc.device), on_snapshot,
+                             on_eval)
             together = True
             return history
         except TrainingDiverged:  # the ranks decide divergence together, so all of them raise it
@@ -107,7 +110,7 @@ def train(config: Config, *, resume: str | os.PathLike | None = None,
 
 
 def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, device: torch.device,
-           on_snapshot) -> History:
+           on_snapshot, on_eval=None) -> History:
     from tqdm.auto import tqdm
 
     tc, oc = cfg.train, cfg.objective
@@ -157,7 +160,7 @@ def _train(cfg: Config, saved: dict | None, run_dir: Path, ddp: Distributed, dev
     # with the learning rates at 1/2, 1/4, 1/8 of the configured ones ----
     with stop_requests() as stop:
         run = _Run(cfg, state, nets, rules, device, ddp, writer, bar, stop, evaluate, total_steps, steps_per_epoch,
-                   precision)
+                   precision, on_eval)
         for rollback in range(MAX_ROLLBACKS + 1):
             try:
                 # each attempt draws batches from where its state stands (a rollback goes back)
@@ -198,6 +201,7 @@ class _Run:
     total_steps: int
     steps_per_epoch: int
     precision: str  # fp32 or bf16, as trained: checkpoints carry it
+    on_eval: Callable[[int, dict], bool] | None = None  # True: stop here (a sweep's pruner)
 
 
 def _stop_or_roll_back(run: _Run, e: Diverged, rollback: int) -> None:
@@ -275,6 +279,8 @@ def _loop(run: _Run, next_batch: RealBatches) -> None:
                 writer.snapshot(step, state.sample_fixed, state.history)
             if eval_due and evaluate is not None:  # only the writing rank evaluates
                 writer.evaluation(evaluate, state.evals, checkpoint_dict, key=evaluate.key, history=state.history)
+                if run.on_eval is not None and run.on_eval(step, state.evals[-1]):
+                    stop.set()
             # a single process also honours a signal that arrived during the snapshot or evaluation
             stopping = stopping or (not ddp.enabled and stop.is_set())
             if checkpoint or stopping:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import os
@@ -203,10 +204,9 @@ def _sweep(args: argparse.Namespace) -> int:
     from .lab.sweep_spec import read_spec
 
     spec = read_spec(args.spec)
-    spec.trials = args.trials if args.trials is not None else spec.trials
-    spec.minutes = args.minutes if args.minutes is not None else spec.minutes
-    spec.study = args.study or spec.study
-    spec.__post_init__()  # the budget as given on the command line, checked like the file's
+    given = {"trials": args.trials, "minutes": args.minutes, "study": args.study or None}
+    # the budget as given on the command line, checked as the file's is
+    spec = dataclasses.replace(spec, **{k: v for k, v in given.items() if v is not None})
     if args.worker is not None:  # launched by a sweep with --workers: its study exists, its spec is checked
         work(spec, Path(args.out), args.storage, worker=args.worker, progress=False)
         return 0

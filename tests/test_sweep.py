@@ -52,6 +52,13 @@ def dcgan(*args, timeout=600, **kwargs):
                           timeout=timeout, env=env, **kwargs)
 
 
+def start_sweep(spec: Path, out: Path, *more, **popen) -> subprocess.Popen:
+    """`dcgan sweep` in a process of its own, to kill or interrupt."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dcgan", "sweep", str(spec), "--out", str(out), *map(str, more)],
+                            env=env, **popen)
+
+
 def folders(out: Path) -> list[str]:
     return sorted(p.name for p in (out / "trials").iterdir() if (p / "config.json").is_file())
 
@@ -149,9 +156,7 @@ def test_a_worker_killed_mid_trial_is_resumed_by_the_next_run(fmnist_root, class
     out = tmp_path / "sweep"
     spec = write_spec(tmp_path / "spec.json", space={"lr": [4e-4, 2e-4]}, sampler="grid", trials=2, eval_n=100,
                       settings=tiny(fmnist_root, classifier, **{"max-steps": 60}))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "dcgan", "sweep", str(spec), "--out", str(out)], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = start_sweep(spec, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = out / "trials" / "0000" / "checkpoints" / "step_0000020.pt"
     deadline = time.time() + 300
     while not first.is_file() and time.time() < deadline and p.poll() is None:
@@ -245,9 +250,7 @@ def test_ctrl_c_stops_every_worker_with_a_checkpoint_and_the_next_run_resumes(fm
     out = tmp_path / "sweep"
     spec = write_spec(tmp_path / "spec.json", space={"lr": [4e-4, 2e-4]}, sampler="grid", trials=2, eval_n=100,
                       settings=tiny(fmnist_root, classifier, **{"max-steps": 400}))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "dcgan", "sweep", str(spec), "--out", str(out), "--workers", "2"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start_sweep(spec, out, "--workers", 2, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while len(list(out.glob("trials/*/checkpoints/step_0000010.pt"))) < 2 and time.time() < deadline:
         time.sleep(0.2)

@@ -25,7 +25,7 @@ from ..extras import require
 from ..log import report
 from ..settings.config import Config
 from ..settings.errors import ConfigError
-from ..training.writer import read_status
+from ..training.writer import read_status, writer_alive
 from .sweep_results import storage_of, sweep_trials, write_results
 from .sweep_spec import SweepSpec, read_spec, train_command, trial_settings
 
@@ -201,9 +201,9 @@ def _next_point(spec: SweepSpec, study, worker: int) -> dict:
 
     from optuna.trial import TrialState
 
-    taken = [t.params for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
-    taken += [t.system_attrs.get("fixed_params", {}) for t in study.get_trials(deepcopy=False)
-              if t.state == TrialState.WAITING]
+    trials = study.get_trials(deepcopy=False)
+    taken = [t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING else t.params
+             for t in trials if t.state != TrialState.FAIL]
     points = [dict(zip(spec.space, values)) for values in itertools.product(*spec.space.values())]
     random.Random(spec.seed).shuffle(points)
     return next(p for p in points if p not in taken)
@@ -219,14 +219,8 @@ def _suggest(trial, name: str, entry: Any):
 
 def _worker_gone(trial) -> bool:
     worker = trial.user_attrs.get("worker") or {}
-    if worker.get("host") == socket.gethostname():
-        try:
-            os.kill(int(worker["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, KeyError, ValueError):
-            return False
-        return False
+    if worker.get("host") == socket.gethostname():  # its process, as a run's writer is checked
+        return bool(worker.get("pid")) and not writer_alive({"status": "running", **worker})
     status = read_status(Path(trial.user_attrs.get("run", ""))) if trial.user_attrs.get("run") else {}
     return bool(status) and time.time() - float(status.get("time", time.time())) > STALE_SECONDS
 

@@ -26,12 +26,7 @@ def storage_of(out: Path, url: str = ""):
 
 def sweep_trials(out: str | Path, storage: str = "", *, study: str = "") -> list[dict]:
     """The sweep's trials as rows: number, state, each searched setting, fid, minutes, run folder, note."""
-    import optuna
-
-    out = Path(out)
-    name = study or json.loads((out / "spec.json").read_text()).get("study") or out.resolve().name
-    handle = optuna.load_study(study_name=name, storage=storage_of(out, storage))
-    trials = handle.get_trials(deepcopy=False)
+    trials = load_study(out, storage, study=study).get_trials(deepcopy=False)
     continued = {t.user_attrs.get("retry_of"): t.number for t in trials if "retry_of" in t.user_attrs}
     rows = []
     for t in trials:
